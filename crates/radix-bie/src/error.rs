@@ -1,0 +1,111 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while sealing, opening or locating keys for a BIE file.
+///
+/// Each failure a reader can meet has its own variant, so callers (and users) can tell a file
+/// that is not a BIE at all from one written by a newer toolchain, one sealed with another key,
+/// one that was modified, and one that was cut short.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BieError {
+    /// The data does not start with the `RADIXBIE` magic.
+    #[error("not a BIE file (it does not start with the \"RADIXBIE\" magic bytes)")]
+    NotABie,
+
+    /// The container format version is not one this build can read.
+    #[error(
+        "unsupported BIE format version {found}: this build reads version {supported} \
+         (a file from a newer radix needs a newer radix)"
+    )]
+    UnsupportedVersion {
+        /// Version stored in the file.
+        found: u16,
+        /// Version this build reads and writes.
+        supported: u16,
+    },
+
+    /// The file was sealed with a different key (the key fingerprints differ).
+    #[error(
+        "wrong key: the file was sealed with key {file_key_id}, but the key given is {given_key_id}"
+    )]
+    WrongKey {
+        /// Fingerprint of the sealing key, as stored in the file (16 hex digits).
+        file_key_id: String,
+        /// Fingerprint of the key used to open the file (16 hex digits).
+        given_key_id: String,
+    },
+
+    /// The authentication tag did not verify.
+    #[error("authentication failed: wrong key or the file was modified")]
+    AuthenticationFailed,
+
+    /// The data ends before the length fields say it should.
+    #[error("truncated BIE file: expected at least {expected} bytes, got {got}")]
+    Truncated {
+        /// Number of bytes the file needs (at least).
+        expected: u64,
+        /// Number of bytes the file has.
+        got: u64,
+    },
+
+    /// The data goes on after the sealed payload.
+    #[error(
+        "BIE file has unexpected data after the sealed payload: expected {expected} bytes, got {got}"
+    )]
+    TrailingData {
+        /// Number of bytes the length fields account for.
+        expected: u64,
+        /// Number of bytes the file has.
+        got: u64,
+    },
+
+    /// The clear header is malformed (bad length field, bad UTF-8, wrong size).
+    #[error("cannot decode the BIE header: {0}")]
+    HeaderDecode(String),
+
+    /// The header to write is larger than the format allows.
+    #[error("BIE header too large: {len} bytes (the limit is {max})")]
+    HeaderTooLarge {
+        /// Encoded header size.
+        len: usize,
+        /// [`crate::MAX_HEADER_LEN`].
+        max: usize,
+    },
+
+    /// The payload decrypted fine but does not decode as the requested type.
+    #[error("cannot decode the model payload: {0}")]
+    PayloadDecode(String),
+
+    /// The payload could not be serialized or sealed.
+    #[error("cannot encode the model payload: {0}")]
+    PayloadEncode(String),
+
+    /// An I/O operation on `path` failed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// File or folder the operation was about.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A key could not be parsed or located. The message never contains key material.
+    #[error("bad BIE key: {0}")]
+    BadKey(String),
+
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed: {0}")]
+    Random(String),
+}
+
+impl BieError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        BieError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

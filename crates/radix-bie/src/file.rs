@@ -1,0 +1,129 @@
+//! Reading and (atomically) writing BIE files.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use chacha20poly1305::aead::Generate;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::format::{self, Parsed};
+use crate::{BieError, BieHeader, BieKey};
+
+/// Seals `payload` and writes it to `path` atomically: the bytes go to a temporary file in the
+/// same folder (`.<name>.tmp-<random>`), which is flushed to disk and then renamed over `path`.
+/// On any failure the temporary file is removed and `path` is left as it was (absent, or the
+/// previous complete file).
+///
+/// # Errors
+/// The errors of [`crate::seal_to_vec`], and [`BieError::Io`] (with `path`) for file system
+/// failures.
+pub fn write_bie<T: Serialize + ?Sized>(
+    path: &Path,
+    header: &BieHeader,
+    payload: &T,
+    key: &BieKey,
+) -> Result<(), BieError> {
+    let bytes = format::seal_to_vec(header, payload, key)?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads and opens the BIE file at `path`; see [`crate::open_from_slice`].
+///
+/// # Errors
+/// [`BieError::Io`] if the file cannot be read, else the errors of [`crate::open_from_slice`].
+pub fn read_bie<T: DeserializeOwned>(
+    path: &Path,
+    key: &BieKey,
+) -> Result<(BieHeader, T), BieError> {
+    let data = fs::read(path).map_err(|e| BieError::io(path, e))?;
+    format::open_owned(data, key)
+}
+
+/// Reads the clear header of the BIE file at `path` without a key, reading only the first
+/// bytes of the file (the framing is still checked against the file's size). The header is not
+/// authenticated by this call.
+///
+/// # Errors
+/// [`BieError::Io`], else the errors of [`crate::read_header_from_slice`].
+pub fn read_header(path: &Path) -> Result<BieHeader, BieError> {
+    let io_err = |e| BieError::io(path, e);
+    let mut file = File::open(path).map_err(io_err)?;
+    let total = file.metadata().map_err(io_err)?.len();
+    let mut prefix = Vec::new();
+    let mut want = format::MIN_FILE_LEN;
+    // At most three rounds: fixed fields, then header and trailer, then the frame is known.
+    for _ in 0..3 {
+        // `want` is at most 1 MiB + 54 bytes, and above 70 only once checked against `total`.
+        let missing = want.saturating_sub(prefix.len()) as u64;
+        (&mut file)
+            .take(missing)
+            .read_to_end(&mut prefix)
+            .map_err(io_err)?;
+        let expected = total.min(want as u64);
+        if (prefix.len() as u64) < expected {
+            // The file shrank while being read.
+            return Err(BieError::Truncated {
+                expected,
+                got: prefix.len() as u64,
+            });
+        }
+        match format::parse_frame(&prefix, total)? {
+            Parsed::Frame(frame) => return format::header_from_prefix(&prefix, frame),
+            Parsed::NeedMore(n) => want = n,
+        }
+    }
+    Err(BieError::Truncated {
+        expected: want as u64,
+        got: prefix.len() as u64,
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BieError> {
+    let io_err = |e| BieError::io(path, e);
+    let name = path.file_name().ok_or_else(|| {
+        io_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the path does not name a file",
+        ))
+    })?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let suffix = u64::try_generate().map_err(|e| BieError::Random(e.to_string()))?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp-{suffix:016x}"));
+    let tmp: PathBuf = dir.join(tmp_name);
+
+    // `create_new`: never follow or reuse somebody else's file.
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io_err)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    let result = written.and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(e));
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Flushes a folder's entries (so a rename survives a crash). Best effort: some file systems
+/// cannot sync folders, and the file itself is complete either way.
+pub(crate) fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}

@@ -1,0 +1,638 @@
+//! The byte layout: framing, the clear header, sealing and opening. Everything here works on
+//! byte slices; `file.rs` adds the file system.
+
+use bincode::config;
+use chacha20poly1305::aead::{AeadInOut, Generate, KeyInit};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::BieError;
+use crate::key::{BieKey, KEY_ID_LEN, to_hex};
+
+/// First eight bytes of every BIE file.
+pub const MAGIC: [u8; 8] = *b"RADIXBIE";
+
+/// Container format version written by this build, and the only one it reads.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// Largest clear header accepted (and written): 1 MiB.
+pub const MAX_HEADER_LEN: usize = 1 << 20;
+
+/// XChaCha20 nonce length.
+pub const NONCE_LEN: usize = 24;
+
+/// Poly1305 tag length.
+pub const TAG_LEN: usize = 16;
+
+/// magic (8) + version (2) + header length (4).
+const FIXED_LEN: usize = MAGIC.len() + 2 + 4;
+/// key id (8) + nonce (24) + ciphertext length (8), between the header and the ciphertext.
+const TRAILER_LEN: usize = KEY_ID_LEN + NONCE_LEN + 8;
+/// A BIE file with an empty header and an empty payload.
+pub(crate) const MIN_FILE_LEN: usize = FIXED_LEN + TRAILER_LEN + TAG_LEN;
+
+/// The clear (unencrypted but authenticated) part of a BIE file: readable without the key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct BieHeader {
+    /// Kneron platform id (e.g. 720).
+    pub platform: u32,
+    /// Version of the toolchain that wrote the file.
+    pub toolchain_version: String,
+    /// Model name.
+    pub model_name: String,
+    /// Options the model was quantized with, as JSON.
+    pub options_json: String,
+    /// SHA-256 of the source ONNX file.
+    pub source_sha256: [u8; 32],
+}
+
+/// Offsets of a BIE file's parts, after its framing was checked against its total size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Frame {
+    header_len: usize,
+    /// Offset of the first ciphertext byte; everything before it is associated data.
+    prefix_end: usize,
+}
+
+impl Frame {
+    fn header_bytes(self, data: &[u8]) -> Result<&[u8], BieError> {
+        range(data, FIXED_LEN, self.header_len)
+    }
+
+    fn key_id(self, data: &[u8]) -> Result<[u8; KEY_ID_LEN], BieError> {
+        array(data, FIXED_LEN + self.header_len)
+    }
+
+    fn nonce(self, data: &[u8]) -> Result<[u8; NONCE_LEN], BieError> {
+        array(data, FIXED_LEN + self.header_len + KEY_ID_LEN)
+    }
+}
+
+/// Result of looking at (a prefix of) a file.
+pub(crate) enum Parsed {
+    /// The framing is complete and consistent with the total size.
+    Frame(Frame),
+    /// The first `n` bytes are needed to go on (the file has at least that many).
+    NeedMore(usize),
+}
+
+/// Checks the framing of a file of `total` bytes whose first bytes are `data`.
+///
+/// Every length field is checked against `total` before anything relies on it; nothing is
+/// allocated here. Returns `NeedMore(n)` only when `data` is shorter than `n <= total`, which
+/// never happens when `data` is the whole file.
+pub(crate) fn parse_frame(data: &[u8], total: u64) -> Result<Parsed, BieError> {
+    // `Ok(true)`: the first `n` bytes are in `data`; `Ok(false)`: they are in the file only.
+    let have = |n: usize| -> Result<bool, BieError> {
+        if total < n as u64 {
+            return Err(BieError::Truncated {
+                expected: n as u64,
+                got: total,
+            });
+        }
+        Ok(data.len() >= n)
+    };
+
+    let shown = data.len().min(MAGIC.len());
+    if data.get(..shown) != MAGIC.get(..shown) {
+        return Err(BieError::NotABie);
+    }
+    if !have(MAGIC.len())? {
+        return Ok(Parsed::NeedMore(FIXED_LEN));
+    }
+    if !have(MAGIC.len() + 2)? {
+        return Ok(Parsed::NeedMore(FIXED_LEN));
+    }
+    let version = u16::from_le_bytes(array(data, MAGIC.len())?);
+    if version != FORMAT_VERSION {
+        return Err(BieError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if !have(FIXED_LEN)? {
+        return Ok(Parsed::NeedMore(FIXED_LEN));
+    }
+    let header_len = u32::from_le_bytes(array(data, MAGIC.len() + 2)?);
+    let header_len = usize::try_from(header_len)
+        .ok()
+        .filter(|&n| n <= MAX_HEADER_LEN)
+        .ok_or_else(|| {
+            BieError::HeaderDecode(format!(
+                "header length {header_len} exceeds the limit of {MAX_HEADER_LEN} bytes"
+            ))
+        })?;
+    let prefix_end = FIXED_LEN + header_len + TRAILER_LEN;
+    if !have(prefix_end)? {
+        return Ok(Parsed::NeedMore(prefix_end));
+    }
+    let ct_len = u64::from_le_bytes(array(data, prefix_end - 8)?);
+    let expected = (prefix_end as u64).saturating_add(ct_len);
+    if total < expected {
+        return Err(BieError::Truncated {
+            expected,
+            got: total,
+        });
+    }
+    if total > expected {
+        return Err(BieError::TrailingData {
+            expected,
+            got: total,
+        });
+    }
+    Ok(Parsed::Frame(Frame {
+        header_len,
+        prefix_end,
+    }))
+}
+
+/// Framing of a complete file held in memory.
+fn parse_whole(data: &[u8]) -> Result<Frame, BieError> {
+    match parse_frame(data, data.len() as u64)? {
+        Parsed::Frame(frame) => Ok(frame),
+        // Cannot happen for a whole file; reported as what it would mean.
+        Parsed::NeedMore(n) => Err(BieError::Truncated {
+            expected: n as u64,
+            got: data.len() as u64,
+        }),
+    }
+}
+
+/// Reads the clear header of a complete BIE file held in memory. No key is needed, and so the
+/// header is *not* authenticated by this call: only opening the file with its key is.
+///
+/// # Errors
+/// The framing errors of [`open_from_slice`] ([`BieError::NotABie`],
+/// [`BieError::UnsupportedVersion`], [`BieError::Truncated`], [`BieError::TrailingData`]) and
+/// [`BieError::HeaderDecode`].
+pub fn read_header_from_slice(data: &[u8]) -> Result<BieHeader, BieError> {
+    let frame = parse_whole(data)?;
+    decode_header(frame.header_bytes(data)?)
+}
+
+pub(crate) fn header_from_prefix(prefix: &[u8], frame: Frame) -> Result<BieHeader, BieError> {
+    decode_header(frame.header_bytes(prefix)?)
+}
+
+/// Seals `payload` (serialized with bincode 2, standard configuration) under `header` and `key`,
+/// with a fresh random nonce, and returns the complete BIE file.
+///
+/// # Errors
+/// [`BieError::HeaderTooLarge`], [`BieError::PayloadEncode`], [`BieError::Random`].
+pub fn seal_to_vec<T: Serialize + ?Sized>(
+    header: &BieHeader,
+    payload: &T,
+    key: &BieKey,
+) -> Result<Vec<u8>, BieError> {
+    seal_with(header, key, |out| {
+        bincode::serde::encode_into_std_write(payload, out, config::standard())
+            .map(drop)
+            .map_err(|e| BieError::PayloadEncode(e.to_string()))
+    })
+}
+
+/// Seals arbitrary bytes as the payload. Only for fuzzing and tests: lets them reach the
+/// payload decoder behind the authentication.
+///
+/// # Errors
+/// As [`seal_to_vec`].
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn seal_raw_payload_to_vec(
+    header: &BieHeader,
+    raw_payload: &[u8],
+    key: &BieKey,
+) -> Result<Vec<u8>, BieError> {
+    seal_with(header, key, |out| {
+        out.extend_from_slice(raw_payload);
+        Ok(())
+    })
+}
+
+fn seal_with(
+    header: &BieHeader,
+    key: &BieKey,
+    write_payload: impl FnOnce(&mut Vec<u8>) -> Result<(), BieError>,
+) -> Result<Vec<u8>, BieError> {
+    let header_bytes = encode_header(header)?;
+    let header_len = u32::try_from(header_bytes.len()).map_err(|_| BieError::HeaderTooLarge {
+        len: header_bytes.len(),
+        max: MAX_HEADER_LEN,
+    })?;
+    let nonce = XNonce::try_generate().map_err(|e| BieError::Random(e.to_string()))?;
+
+    let mut out = Vec::with_capacity(FIXED_LEN + header_bytes.len() + TRAILER_LEN + 4096);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&header_len.to_le_bytes());
+    out.extend_from_slice(&header_bytes);
+    out.extend_from_slice(&key.id());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&[0; 8]); // ciphertext length, filled in below
+    let prefix_end = out.len();
+
+    write_payload(&mut out)?;
+    let plain_len = out.len() - prefix_end;
+    let ct_len = (plain_len as u64)
+        .checked_add(TAG_LEN as u64)
+        .ok_or_else(|| BieError::PayloadEncode("payload too large".into()))?;
+    let (aad, body) = out.split_at_mut(prefix_end);
+    if let Some(field) = aad.get_mut(prefix_end - 8..) {
+        field.copy_from_slice(&ct_len.to_le_bytes());
+    }
+    let tag = XChaCha20Poly1305::new(&key.cipher_key())
+        .encrypt_inout_detached(&nonce, aad, body.into())
+        .map_err(|_| BieError::PayloadEncode("payload too large to seal".into()))?;
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+/// Opens a complete BIE file held in memory: checks its framing, its key fingerprint and its
+/// authentication tag, then decodes the header and the payload.
+///
+/// # Errors
+/// [`BieError::NotABie`], [`BieError::UnsupportedVersion`], [`BieError::Truncated`],
+/// [`BieError::TrailingData`], [`BieError::WrongKey`], [`BieError::AuthenticationFailed`],
+/// [`BieError::HeaderDecode`], [`BieError::PayloadDecode`].
+pub fn open_from_slice<T: DeserializeOwned>(
+    data: &[u8],
+    key: &BieKey,
+) -> Result<(BieHeader, T), BieError> {
+    let frame = parse_whole(data)?;
+    // Cheap rejections before copying the ciphertext.
+    check_key_id(data, frame, key)?;
+    open_in_place(&mut data.to_vec(), frame, key)
+}
+
+/// As [`open_from_slice`], decrypting in place (no copy of the file).
+pub(crate) fn open_owned<T: DeserializeOwned>(
+    mut data: Vec<u8>,
+    key: &BieKey,
+) -> Result<(BieHeader, T), BieError> {
+    let frame = parse_whole(&data)?;
+    open_in_place(&mut data, frame, key)
+}
+
+fn check_key_id(data: &[u8], frame: Frame, key: &BieKey) -> Result<(), BieError> {
+    let file_id = frame.key_id(data)?;
+    let given_id = key.id();
+    if file_id != given_id {
+        return Err(BieError::WrongKey {
+            file_key_id: to_hex(&file_id),
+            given_key_id: to_hex(&given_id),
+        });
+    }
+    Ok(())
+}
+
+fn open_in_place<T: DeserializeOwned>(
+    data: &mut [u8],
+    frame: Frame,
+    key: &BieKey,
+) -> Result<(BieHeader, T), BieError> {
+    check_key_id(data, frame, key)?;
+    let nonce = XNonce::from(frame.nonce(data)?);
+    let (aad, body) = data
+        .split_at_mut_checked(frame.prefix_end)
+        .ok_or(BieError::AuthenticationFailed)?;
+    let ct_len = body
+        .len()
+        .checked_sub(TAG_LEN)
+        .ok_or(BieError::AuthenticationFailed)?;
+    let (ciphertext, tag) = body.split_at_mut(ct_len);
+    let tag = Tag::try_from(&*tag).map_err(|_| BieError::AuthenticationFailed)?;
+    XChaCha20Poly1305::new(&key.cipher_key())
+        .decrypt_inout_detached(&nonce, aad, ciphertext.into(), &tag)
+        .map_err(|_| BieError::AuthenticationFailed)?;
+    let header = decode_header(frame.header_bytes(aad)?)?;
+    let payload = decode_payload(ciphertext)?;
+    Ok((header, payload))
+}
+
+/// Decodes the bincode payload. Although the payload is authenticated, bincode's length
+/// prefixes inside it are still not trusted to size allocations: the decoder gets a byte limit
+/// of the smallest bucket (powers of 16 from 1 MiB) that holds the whole payload, so a string
+/// or byte-buffer length can never make it allocate more than 16x the payload (or 1 MiB).
+fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BieError> {
+    use bincode::serde::decode_from_slice;
+    let std = config::standard();
+    const MIB: usize = 1 << 20;
+    let n = bytes.len();
+    let decoded = if n <= MIB {
+        decode_from_slice(bytes, std.with_limit::<MIB>())
+    } else if n <= MIB << 4 {
+        decode_from_slice(bytes, std.with_limit::<{ MIB << 4 }>())
+    } else if n <= MIB << 8 {
+        decode_from_slice(bytes, std.with_limit::<{ MIB << 8 }>())
+    } else {
+        decode_large(bytes)
+    };
+    let (value, used) = decoded.map_err(|e| BieError::PayloadDecode(e.to_string()))?;
+    if used != n {
+        return Err(BieError::PayloadDecode(format!(
+            "{} unexpected bytes after the payload",
+            n - used
+        )));
+    }
+    Ok(value)
+}
+
+#[cfg(target_pointer_width = "64")]
+fn decode_large<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    use bincode::serde::decode_from_slice;
+    const GIB: usize = 1 << 30;
+    let std = config::standard();
+    if bytes.len() <= 4 * GIB {
+        decode_from_slice(bytes, std.with_limit::<{ 4 * GIB }>())
+    } else if bytes.len() <= 64 * GIB {
+        decode_from_slice(bytes, std.with_limit::<{ 64 * GIB }>())
+    } else {
+        decode_from_slice(bytes, std)
+    }
+}
+
+#[cfg(not(target_pointer_width = "64"))]
+fn decode_large<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    // Nothing larger than the address space can be allocated anyway.
+    bincode::serde::decode_from_slice(bytes, config::standard())
+}
+
+/// Header encoding (format version 1), all integers little-endian:
+/// `platform: u32`, then `toolchain_version`, `model_name`, `options_json`, each as
+/// `len: u32` + UTF-8 bytes, then `source_sha256: [u8; 32]`.
+fn encode_header(header: &BieHeader) -> Result<Vec<u8>, BieError> {
+    let strings = [
+        &header.toolchain_version,
+        &header.model_name,
+        &header.options_json,
+    ];
+    let len = strings
+        .iter()
+        .fold(4 + 32, |acc: usize, s| acc.saturating_add(4 + s.len()));
+    if len > MAX_HEADER_LEN {
+        return Err(BieError::HeaderTooLarge {
+            len,
+            max: MAX_HEADER_LEN,
+        });
+    }
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&header.platform.to_le_bytes());
+    for s in strings {
+        // Fits: the total is at most MAX_HEADER_LEN.
+        let n = u32::try_from(s.len()).map_err(|_| BieError::HeaderTooLarge {
+            len,
+            max: MAX_HEADER_LEN,
+        })?;
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(&header.source_sha256);
+    Ok(out)
+}
+
+fn decode_header(bytes: &[u8]) -> Result<BieHeader, BieError> {
+    let mut r = HeaderReader { bytes, pos: 0 };
+    let platform = u32::from_le_bytes(r.array("platform")?);
+    let toolchain_version = r.string("toolchain_version")?;
+    let model_name = r.string("model_name")?;
+    let options_json = r.string("options_json")?;
+    let source_sha256 = r.array("source_sha256")?;
+    if r.pos != bytes.len() {
+        return Err(BieError::HeaderDecode(format!(
+            "{} unexpected bytes after the header fields",
+            bytes.len() - r.pos
+        )));
+    }
+    Ok(BieHeader {
+        platform,
+        toolchain_version,
+        model_name,
+        options_json,
+        source_sha256,
+    })
+}
+
+struct HeaderReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> HeaderReader<'a> {
+    fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], BieError> {
+        let rest = self.bytes.len() - self.pos.min(self.bytes.len());
+        let end = self.pos.checked_add(n).filter(|_| n <= rest);
+        let slice = end
+            .and_then(|end| self.bytes.get(self.pos..end))
+            .ok_or_else(|| {
+                BieError::HeaderDecode(format!(
+                    "field {field} needs {n} bytes but only {rest} are left"
+                ))
+            })?;
+        self.pos += n;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N], BieError> {
+        let slice = self.take(N, field)?;
+        <[u8; N]>::try_from(slice)
+            .map_err(|_| BieError::HeaderDecode(format!("field {field} is malformed")))
+    }
+
+    fn string(&mut self, field: &str) -> Result<String, BieError> {
+        let len = u32::from_le_bytes(self.array(field)?);
+        let len = usize::try_from(len)
+            .map_err(|_| BieError::HeaderDecode(format!("field {field} is too long")))?;
+        let bytes = self.take(len, field)?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| BieError::HeaderDecode(format!("field {field} is not valid UTF-8")))
+    }
+}
+
+fn range(data: &[u8], start: usize, len: usize) -> Result<&[u8], BieError> {
+    start
+        .checked_add(len)
+        .and_then(|end| data.get(start..end))
+        .ok_or(BieError::Truncated {
+            expected: start.saturating_add(len) as u64,
+            got: data.len() as u64,
+        })
+}
+
+fn array<const N: usize>(data: &[u8], start: usize) -> Result<[u8; N], BieError> {
+    let slice = range(data, start, N)?;
+    <[u8; N]>::try_from(slice).map_err(|_| BieError::Truncated {
+        expected: (start + N) as u64,
+        got: data.len() as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> BieHeader {
+        BieHeader {
+            platform: 720,
+            toolchain_version: "radix 0.1.0".into(),
+            model_name: "tiny".into(),
+            options_json: r#"{"mode":"int8"}"#.into(),
+            source_sha256: [7; 32],
+        }
+    }
+
+    fn key() -> BieKey {
+        BieKey::from_bytes([42; 32])
+    }
+
+    #[test]
+    fn header_encoding_round_trip_and_layout() {
+        let h = header();
+        let bytes = encode_header(&h).unwrap();
+        assert_eq!(bytes.len(), 4 + 4 + 11 + 4 + 4 + 4 + 15 + 32);
+        assert_eq!(&bytes[..4], &720u32.to_le_bytes());
+        assert_eq!(decode_header(&bytes).unwrap(), h);
+        assert_eq!(
+            decode_header(&encode_header(&BieHeader::default()).unwrap()).unwrap(),
+            BieHeader::default()
+        );
+    }
+
+    #[test]
+    fn header_decoding_rejects_malformed_bytes() {
+        let bytes = encode_header(&header()).unwrap();
+        // Every strict prefix is too short.
+        for n in 0..bytes.len() {
+            assert!(
+                matches!(decode_header(&bytes[..n]), Err(BieError::HeaderDecode(_))),
+                "prefix {n}"
+            );
+        }
+        // Extra bytes.
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(matches!(
+            decode_header(&long),
+            Err(BieError::HeaderDecode(_))
+        ));
+        // Huge string length.
+        let mut huge = bytes.clone();
+        huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            decode_header(&huge),
+            Err(BieError::HeaderDecode(_))
+        ));
+        // Invalid UTF-8 in model_name.
+        let mut bad = bytes.clone();
+        bad[4 + 4 + 11 + 4] = 0xff;
+        assert!(
+            matches!(decode_header(&bad), Err(BieError::HeaderDecode(m)) if m.contains("UTF-8"))
+        );
+    }
+
+    #[test]
+    fn oversized_header_is_refused_on_write() {
+        let mut h = header();
+        h.options_json = "x".repeat(MAX_HEADER_LEN);
+        assert!(matches!(
+            seal_to_vec(&h, &1u8, &key()),
+            Err(BieError::HeaderTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn oversized_header_length_field_is_refused_on_read() {
+        let mut file = seal_to_vec(&header(), &1u8, &key()).unwrap();
+        file[10..14].copy_from_slice(&(MAX_HEADER_LEN as u32 + 1).to_le_bytes());
+        assert!(matches!(
+            read_header_from_slice(&file),
+            Err(BieError::HeaderDecode(m)) if m.contains("limit")
+        ));
+    }
+
+    #[test]
+    fn layout_offsets() {
+        let k = key();
+        let file = seal_to_vec(&header(), &(), &k).unwrap();
+        let h = encode_header(&header()).unwrap();
+        // () encodes to nothing: the ciphertext is the tag alone.
+        assert_eq!(file.len(), MIN_FILE_LEN + h.len());
+        assert_eq!(&file[..8], b"RADIXBIE");
+        assert_eq!(&file[8..10], &1u16.to_le_bytes());
+        assert_eq!(&file[10..14], &(h.len() as u32).to_le_bytes());
+        assert_eq!(&file[14..14 + h.len()], &h[..]);
+        let p = 14 + h.len();
+        assert_eq!(&file[p..p + 8], &k.id());
+        assert_eq!(&file[p + 32..p + 40], &16u64.to_le_bytes());
+        let (hh, ()) = open_from_slice(&file, &k).unwrap();
+        assert_eq!(hh, header());
+    }
+
+    #[test]
+    fn hostile_length_inside_authenticated_payload_does_not_allocate() {
+        // A string claiming 2^50 bytes (bincode varint: 253 = u64 follows).
+        let mut raw = vec![253u8];
+        raw.extend_from_slice(&(1u64 << 50).to_le_bytes());
+        raw.extend_from_slice(b"abc");
+        let file = seal_raw_payload_to_vec(&header(), &raw, &key()).unwrap();
+        let r = open_from_slice::<String>(&file, &key());
+        assert!(matches!(r, Err(BieError::PayloadDecode(_))), "{r:?}");
+        // Same for a Vec<i8> (serde sequence) and a byte buffer inside a struct.
+        let r = open_from_slice::<Vec<i8>>(&file, &key());
+        assert!(matches!(r, Err(BieError::PayloadDecode(_))), "{r:?}");
+        let r = open_from_slice::<(String, Vec<u8>)>(&file, &key());
+        assert!(matches!(r, Err(BieError::PayloadDecode(_))), "{r:?}");
+    }
+
+    #[test]
+    fn payload_type_mismatch_and_trailing_bytes() {
+        let k = key();
+        let file = seal_to_vec(&header(), &5u8, &k).unwrap();
+        assert!(matches!(
+            open_from_slice::<(u64, u64)>(&file, &k),
+            Err(BieError::PayloadDecode(_))
+        ));
+        let file = seal_to_vec(&header(), &(1u32, 2u32), &k).unwrap();
+        assert!(matches!(
+            open_from_slice::<u32>(&file, &k),
+            Err(BieError::PayloadDecode(m)) if m.contains("unexpected bytes")
+        ));
+        assert_eq!(open_from_slice::<(u32, u32)>(&file, &k).unwrap().1, (1, 2));
+    }
+
+    #[test]
+    fn payload_decoding_in_each_limit_bucket() {
+        // Payloads around the bucket edges decode fine (the limit never bites valid data).
+        for n in [0usize, 1000, (1 << 20) - 8, (1 << 20) + 10, 3 << 20] {
+            let v: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+            let bytes = bincode::serde::encode_to_vec(&v, config::standard()).unwrap();
+            let back: Vec<u8> = decode_payload(&bytes).unwrap();
+            assert_eq!(back, v);
+            let s = String::from_utf8(vec![b'x'; n]).unwrap();
+            let bytes = bincode::serde::encode_to_vec(&s, config::standard()).unwrap();
+            let back: String = decode_payload(&bytes).unwrap();
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn short_prefixes_of_the_magic_are_truncated_others_not_a_bie() {
+        for n in 0..8 {
+            assert!(matches!(
+                read_header_from_slice(&MAGIC[..n]),
+                Err(BieError::Truncated { expected: 8, got }) if got == n as u64
+            ));
+        }
+        assert!(matches!(
+            read_header_from_slice(b"RADIXBIF"),
+            Err(BieError::NotABie)
+        ));
+        assert!(matches!(
+            read_header_from_slice(b"x"),
+            Err(BieError::NotABie)
+        ));
+    }
+}

@@ -1,0 +1,291 @@
+//! Typed operators. Attributes that ONNX passes as constant inputs (Reshape's shape, Slice's
+//! starts, Resize's scales, Clip's bounds, Pad's pads, Split's sizes) are resolved at import and
+//! stored here, so every later stage reads plain fields.
+
+use serde::{Deserialize, Serialize};
+
+/// An activation fused into the node that produces its input (Conv, ConvTranspose, Gemm).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub enum Activation {
+    #[default]
+    None,
+    Relu,
+    Clip { min: f32, max: f32 },
+    LeakyRelu { alpha: f32 },
+}
+
+impl Activation {
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::None => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Clip { min, max } => x.max(min).min(max),
+            Activation::LeakyRelu { alpha } => {
+                if x < 0.0 {
+                    x * alpha
+                } else {
+                    x
+                }
+            }
+        }
+    }
+    pub fn is_none(self) -> bool {
+        matches!(self, Activation::None)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::None => "None",
+            Activation::Relu => "Relu",
+            Activation::Clip { .. } => "Clip",
+            Activation::LeakyRelu { .. } => "LeakyRelu",
+        }
+    }
+}
+
+/// Padding policy as written in the model; resolved into explicit pads at import.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AutoPad {
+    NotSet,
+    SameUpper,
+    SameLower,
+    Valid,
+}
+
+/// 2-D convolution attributes (NCHW). Weight is input 1 (`[Cout, Cin/group, kh, kw]` for Conv,
+/// `[Cin, Cout/group, kh, kw]` for ConvTranspose), optional bias input 2.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvAttrs {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    pub dilations: [usize; 2],
+    pub group: usize,
+    /// ConvTranspose only: extra rows/cols added at the bottom/right of the output.
+    pub output_padding: [usize; 2],
+    pub activation: Activation,
+}
+
+/// Pooling attributes (NCHW). `pads` already include what `ceil_mode` needs is *not* assumed:
+/// output size is computed with `ceil_mode` and windows are clipped to the padded input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolAttrs {
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    pub dilations: [usize; 2],
+    pub ceil_mode: bool,
+    /// AveragePool: whether padded cells count in the divisor.
+    pub count_include_pad: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResizeMode {
+    Nearest,
+    Linear,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResizeCoord {
+    HalfPixel,
+    PytorchHalfPixel,
+    AlignCorners,
+    Asymmetric,
+    TfHalfPixelForNearest,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResizeNearest {
+    RoundPreferFloor,
+    RoundPreferCeil,
+    Floor,
+    Ceil,
+}
+
+/// Resize over the two spatial axes of an NCHW tensor (N and C are never resized).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResizeAttrs {
+    pub mode: ResizeMode,
+    pub coord: ResizeCoord,
+    pub nearest: ResizeNearest,
+    /// Scale per spatial axis (output/input) used by the coordinate transform.
+    pub scales: [f32; 2],
+    /// Output spatial size.
+    pub out_hw: [usize; 2],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PadMode {
+    Constant,
+    Reflect,
+    Edge,
+}
+
+/// A typed operator. Binary arithmetic uses numpy broadcasting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    Conv(ConvAttrs),
+    ConvTranspose(ConvAttrs),
+    /// `y = act(x · Wᵀ + b)`: x `[M, K]`, constant W `[N, K]` (input 1), optional bias `[N]` (input 2).
+    /// ONNX `alpha`, `beta` and `transB` are folded into W and b at import.
+    Gemm { activation: Activation },
+    /// numpy-style (batched) matrix product of two inputs.
+    MatMul,
+    /// Inputs: x, scale, bias, mean, var.
+    BatchNorm { epsilon: f32 },
+    Relu,
+    Clip { min: f32, max: f32 },
+    LeakyRelu { alpha: f32 },
+    /// Slope is input 1, broadcast against x.
+    PRelu,
+    Sigmoid,
+    HardSigmoid { alpha: f32, beta: f32 },
+    HardSwish,
+    Tanh,
+    Exp,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    MaxPool(PoolAttrs),
+    AveragePool(PoolAttrs),
+    GlobalAveragePool,
+    GlobalMaxPool,
+    Concat { axis: usize },
+    Split { axis: usize, splits: Vec<usize> },
+    /// Per axis (all axes listed): start, end (exclusive, already clamped), step.
+    Slice { starts: Vec<i64>, ends: Vec<i64>, steps: Vec<i64> },
+    /// Target shape, fully resolved.
+    Reshape { shape: Vec<usize> },
+    Flatten { axis: usize },
+    Transpose { perm: Vec<usize> },
+    Squeeze { axes: Vec<usize> },
+    Unsqueeze { axes: Vec<usize> },
+    Resize(ResizeAttrs),
+    /// Per axis (before, after).
+    Pad { pads: Vec<(usize, usize)>, mode: PadMode, value: f32 },
+    /// Softmax over `axis`. `legacy` (opset < 13): over all axes from `axis` on, flattened.
+    Softmax { axis: usize, legacy: bool },
+    ReduceMean { axes: Vec<usize>, keepdims: bool },
+    /// Gather along `axis` with constant indices (input 1).
+    Gather { axis: usize },
+    Identity,
+    Dropout,
+    /// Only used transiently at import; folded away.
+    Shape,
+    Cast,
+}
+
+impl Op {
+    /// The ONNX-style operator name, used in reports and error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Op::Conv(_) => "Conv",
+            Op::ConvTranspose(_) => "ConvTranspose",
+            Op::Gemm { .. } => "Gemm",
+            Op::MatMul => "MatMul",
+            Op::BatchNorm { .. } => "BatchNormalization",
+            Op::Relu => "Relu",
+            Op::Clip { .. } => "Clip",
+            Op::LeakyRelu { .. } => "LeakyRelu",
+            Op::PRelu => "PRelu",
+            Op::Sigmoid => "Sigmoid",
+            Op::HardSigmoid { .. } => "HardSigmoid",
+            Op::HardSwish => "HardSwish",
+            Op::Tanh => "Tanh",
+            Op::Exp => "Exp",
+            Op::Add => "Add",
+            Op::Sub => "Sub",
+            Op::Mul => "Mul",
+            Op::Div => "Div",
+            Op::MaxPool(_) => "MaxPool",
+            Op::AveragePool(_) => "AveragePool",
+            Op::GlobalAveragePool => "GlobalAveragePool",
+            Op::GlobalMaxPool => "GlobalMaxPool",
+            Op::Concat { .. } => "Concat",
+            Op::Split { .. } => "Split",
+            Op::Slice { .. } => "Slice",
+            Op::Reshape { .. } => "Reshape",
+            Op::Flatten { .. } => "Flatten",
+            Op::Transpose { .. } => "Transpose",
+            Op::Squeeze { .. } => "Squeeze",
+            Op::Unsqueeze { .. } => "Unsqueeze",
+            Op::Resize(_) => "Resize",
+            Op::Pad { .. } => "Pad",
+            Op::Softmax { .. } => "Softmax",
+            Op::ReduceMean { .. } => "ReduceMean",
+            Op::Gather { .. } => "Gather",
+            Op::Identity => "Identity",
+            Op::Dropout => "Dropout",
+            Op::Shape => "Shape",
+            Op::Cast => "Cast",
+        }
+    }
+
+    /// The activation fused into this node, if the op can carry one.
+    pub fn fused_activation(&self) -> Option<Activation> {
+        match self {
+            Op::Conv(a) | Op::ConvTranspose(a) => Some(a.activation),
+            Op::Gemm { activation } => Some(*activation),
+            _ => None,
+        }
+    }
+
+    /// Ops that only move or reinterpret data (no arithmetic on values).
+    pub fn is_layout(&self) -> bool {
+        matches!(
+            self,
+            Op::Reshape { .. }
+                | Op::Flatten { .. }
+                | Op::Transpose { .. }
+                | Op::Squeeze { .. }
+                | Op::Unsqueeze { .. }
+                | Op::Identity
+                | Op::Dropout
+                | Op::Concat { .. }
+                | Op::Split { .. }
+                | Op::Slice { .. }
+                | Op::Gather { .. }
+                | Op::Cast
+        )
+    }
+
+    /// Elementwise unary ops.
+    pub fn is_unary_elementwise(&self) -> bool {
+        matches!(
+            self,
+            Op::Relu
+                | Op::Clip { .. }
+                | Op::LeakyRelu { .. }
+                | Op::Sigmoid
+                | Op::HardSigmoid { .. }
+                | Op::HardSwish
+                | Op::Tanh
+                | Op::Exp
+        )
+    }
+
+    /// Multiply-accumulate count for one inference, given the node's input and output shapes.
+    pub fn macs(&self, in_shapes: &[&[usize]], out_shape: &[usize]) -> u64 {
+        let out: u64 = out_shape.iter().map(|&d| d as u64).product();
+        match self {
+            Op::Conv(a) => {
+                let cin = in_shapes.first().and_then(|s| s.get(1)).copied().unwrap_or(0) as u64;
+                out * (cin / a.group.max(1) as u64) * (a.kernel[0] * a.kernel[1]) as u64
+            }
+            Op::ConvTranspose(a) => {
+                let ins = in_shapes.first().copied().unwrap_or(&[]);
+                let inp: u64 = ins.iter().map(|&d| d as u64).product();
+                let cout = out_shape.get(1).copied().unwrap_or(0) as u64;
+                inp * (cout / a.group.max(1) as u64) * (a.kernel[0] * a.kernel[1]) as u64
+            }
+            Op::Gemm { .. } | Op::MatMul => {
+                let k = in_shapes.first().and_then(|s| s.last()).copied().unwrap_or(0) as u64;
+                out * k
+            }
+            _ => 0,
+        }
+    }
+}

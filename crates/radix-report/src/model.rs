@@ -1,0 +1,324 @@
+//! The plain data the facade fills in and this crate renders.
+//!
+//! Every `Option` is `None` when the number is unknown (not measured in this mode, not produced by
+//! the evaluator, ...) and serialises as JSON `null`; the renderer shows an empty cell. Nothing here
+//! is ever estimated or invented by the report itself.
+//!
+//! Floats are serialised losslessly: finite values as JSON numbers, and the non-finite values JSON
+//! cannot hold as the strings `"inf"`, `"-inf"` and `"nan"` (an exact, bit-identical layer has an
+//! SNR of `+inf`; plain serde_json would silently turn it into `null`, i.e. "unknown").
+
+use serde::{Deserialize, Serialize};
+
+/// A complete fixed-point report: `model_fx_report.html` and `model_fx_report.json` are both
+/// rendered from one of these.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub summary: Summary,
+    /// One row per node after fusion, in topological order.
+    pub nodes: Vec<NodeRow>,
+    /// Per-tensor range histograms gathered during calibration.
+    pub histograms: Vec<RangeHistogram>,
+    /// The IP evaluator's model-level figures, when it ran.
+    pub evaluator: Option<EvaluatorSummary>,
+}
+
+/// Model-level figures: what was run, how, and how well it went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub model_name: String,
+    /// Kneron platform number: 520, 530, 630, 720 or 730.
+    pub platform: u32,
+    pub toolchain_version: String,
+    /// Analysis mode 0..=3 (0: evaluator only, 1: quantize, 2: + bit-true and output SNR on one
+    /// input, 3: + per-layer SNR on every input).
+    pub mode: u8,
+    pub input_bitwidth: String,
+    pub output_bitwidth: String,
+    pub datapath_bitwidth: String,
+    pub weight_bitwidth: String,
+    pub cpu_node_bitwidth: String,
+    pub range_method: String,
+    pub num_calibration_inputs: usize,
+    pub num_verified_inputs: usize,
+    /// Output SNR of fixed point vs float in dB, the minimum over the outputs.
+    #[serde(with = "float_serde::opt_f64")]
+    pub snr_db: Option<f64>,
+    /// Output SNR per model output (output name, dB).
+    #[serde(with = "float_serde::named_f64")]
+    pub output_snr_db: Vec<(String, f64)>,
+    /// Bit-true match of the simulator against the hardware model; `None` when not verified.
+    pub btm: Option<bool>,
+    pub btm_detail: Option<String>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub fps: Option<f64>,
+    /// Inference time per image (ms).
+    #[serde(with = "float_serde::opt_f64")]
+    pub itc_ms: Option<f64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub rdma_gbps: Option<f64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub wdma_gbps: Option<f64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub getw_gbps: Option<f64>,
+    /// DDR read per inference without weights (MB).
+    #[serde(with = "float_serde::opt_f64")]
+    pub rv_mb: Option<f64>,
+    /// DDR write per inference (MB).
+    #[serde(with = "float_serde::opt_f64")]
+    pub wv_mb: Option<f64>,
+    pub cpu_nodes: Vec<String>,
+    pub bie_file: Option<String>,
+    pub onnx_file: String,
+    #[serde(with = "float_serde::plain_f64")]
+    pub elapsed_s: f64,
+    pub warnings: Vec<String>,
+}
+
+/// One node after fusion.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeRow {
+    pub name: String,
+    /// The ONNX nodes this node was made from.
+    pub origin: Vec<String>,
+    /// `NPU`, `FUSED` or `CPU`.
+    pub node_type: String,
+    pub op: String,
+    pub backend: Option<String>,
+    pub bw_in: Vec<u32>,
+    pub bw_out: u32,
+    pub bw_weight: Option<u32>,
+    /// Layer SNR fixed vs float in dB; `+inf` when the layer is bit-exact.
+    #[serde(with = "float_serde::opt_f64")]
+    pub snr_db: Option<f64>,
+    /// (min, max) of the node's output range.
+    #[serde(with = "float_serde::opt_range")]
+    pub range: Option<(f32, f32)>,
+    pub radix: Option<i32>,
+    #[serde(with = "float_serde::opt_f32")]
+    pub scale: Option<f32>,
+    pub macs: Option<u64>,
+    pub mac_cycles: Option<u64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub mac_runtime_ms: Option<f64>,
+    pub rdma_bytes: Option<u64>,
+    pub wdma_bytes: Option<u64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub rdma_runtime_ms: Option<f64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub wdma_runtime_ms: Option<f64>,
+    pub weight_bytes: Option<u64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub cfunc_runtime_ms: Option<f64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub pfunc_runtime_ms: Option<f64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub runtime_ms: Option<f64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub sync_runtime_ms: Option<f64>,
+}
+
+/// Histogram of one tensor's calibration values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RangeHistogram {
+    pub tensor: String,
+    #[serde(with = "float_serde::plain_f32")]
+    pub min: f32,
+    #[serde(with = "float_serde::plain_f32")]
+    pub max: f32,
+    /// Lower clip threshold chosen by the range method.
+    #[serde(with = "float_serde::plain_f32")]
+    pub clip_low: f32,
+    /// Upper clip threshold chosen by the range method.
+    #[serde(with = "float_serde::plain_f32")]
+    pub clip_high: f32,
+    /// Equal-width bins over `[min, max]`.
+    pub bins: Vec<u64>,
+    #[serde(with = "float_serde::opt_f64")]
+    pub snr_db: Option<f64>,
+}
+
+/// Model-level figures from the IP evaluator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvaluatorSummary {
+    pub compiler_tiling: String,
+    pub total_macs: u64,
+    pub npu_nodes: usize,
+    pub cpu_nodes: usize,
+    pub notes: Vec<String>,
+}
+
+/// Lossless float (de)serialisation: finite values as numbers, `inf`/`-inf`/`nan` as strings.
+pub(crate) mod float_serde {
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::ser::Serializer;
+    use serde::{Deserialize, Serialize};
+    use std::fmt;
+
+    /// An f64 that survives JSON.
+    pub(crate) struct F64(pub f64);
+    /// An f32 that survives JSON (written with f32's shortest representation).
+    pub(crate) struct F32(pub f32);
+
+    fn non_finite_name(v: f64) -> &'static str {
+        if v.is_nan() {
+            "nan"
+        } else if v > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        }
+    }
+
+    impl Serialize for F64 {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if self.0.is_finite() {
+                s.serialize_f64(self.0)
+            } else {
+                s.serialize_str(non_finite_name(self.0))
+            }
+        }
+    }
+
+    impl Serialize for F32 {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if self.0.is_finite() {
+                s.serialize_f32(self.0)
+            } else {
+                s.serialize_str(non_finite_name(f64::from(self.0)))
+            }
+        }
+    }
+
+    struct FloatVisitor;
+
+    impl Visitor<'_> for FloatVisitor {
+        type Value = f64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number or one of \"inf\", \"-inf\", \"nan\"")
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+            Ok(v)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+            Ok(v as f64)
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+            match v {
+                "inf" | "+inf" | "Infinity" => Ok(f64::INFINITY),
+                "-inf" | "-Infinity" => Ok(f64::NEG_INFINITY),
+                "nan" | "NaN" => Ok(f64::NAN),
+                other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for F64 {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(FloatVisitor).map(F64)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for F32 {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(FloatVisitor).map(|v| F32(v as f32))
+        }
+    }
+
+    pub(crate) mod plain_f64 {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+            F64(*v).serialize(s)
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+            F64::deserialize(d).map(|v| v.0)
+        }
+    }
+
+    pub(crate) mod plain_f32 {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+            F32(*v).serialize(s)
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+            F32::deserialize(d).map(|v| v.0)
+        }
+    }
+
+    pub(crate) mod opt_f64 {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            v.map(F64).serialize(s)
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<f64>, D::Error> {
+            Ok(Option::<F64>::deserialize(d)?.map(|v| v.0))
+        }
+    }
+
+    pub(crate) mod opt_f32 {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(v: &Option<f32>, s: S) -> Result<S::Ok, S::Error> {
+            v.map(F32).serialize(s)
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<f32>, D::Error> {
+            Ok(Option::<F32>::deserialize(d)?.map(|v| v.0))
+        }
+    }
+
+    pub(crate) mod opt_range {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(
+            v: &Option<(f32, f32)>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            v.map(|(lo, hi)| (F32(lo), F32(hi))).serialize(s)
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<(f32, f32)>, D::Error> {
+            Ok(Option::<(F32, F32)>::deserialize(d)?.map(|(lo, hi)| (lo.0, hi.0)))
+        }
+    }
+
+    pub(crate) mod named_f64 {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(
+            v: &[(String, f64)],
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|(name, x)| (name, F64(*x))))
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<(String, f64)>, D::Error> {
+            Ok(Vec::<(String, F64)>::deserialize(d)?
+                .into_iter()
+                .map(|(name, x)| (name, x.0))
+                .collect())
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Errors of the engines in this crate.
+
+/// What can go wrong when building or running an engine. Every variant names the input or the
+/// node (name and op type) it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("expected {expected} model inputs, got {got}")]
+    InputCount { expected: usize, got: usize },
+    #[error(
+        "input `{input}`: expected shape {expected:?} (axis 0 may be any positive multiple of the batch), got {got:?}"
+    )]
+    InputShape {
+        input: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+    #[error("input `{input}`: batch of {got} items, but the first input has {expected}")]
+    BatchMismatch {
+        input: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("node `{node}` ({op}): {msg}")]
+    Node { node: String, op: String, msg: String },
+    #[error("graph: {0}")]
+    Graph(String),
+}
+
+impl SimError {
+    /// An error about one node.
+    pub fn node(node: &radix_ir::Node, msg: impl Into<String>) -> Self {
+        SimError::Node {
+            node: node.name.clone(),
+            op: node.op.type_name().to_string(),
+            msg: msg.into(),
+        }
+    }
+}

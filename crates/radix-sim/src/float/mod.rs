@@ -1,0 +1,409 @@
+//! The float engine: runs a [`Graph`] in f32, node by node in topological order.
+//!
+//! Heavy ops (Conv, ConvTranspose, Gemm, MatMul, MaxPool, AveragePool, Resize) have their own
+//! kernels here, prepared once in [`FloatEngine::new`] (weights packed, windows and coordinate
+//! maps precomputed); every other op runs through [`radix_ir::eval::eval_light`], the same
+//! definition constant folding uses.
+//!
+//! Batching: the graph has static shapes with a batch `B` on axis 0 of its inputs (usually 1).
+//! [`FloatEngine::run`] accepts inputs whose axis 0 is any positive multiple `k·B` and runs the
+//! `k` items one after the other, concatenating the outputs on axis 0; results are identical to
+//! separate runs. The observer of [`FloatEngine::run_observed`] sees each item's tensors.
+//!
+//! Memory: a tensor is dropped as soon as its last reader has run (graph outputs are kept).
+
+mod conv;
+mod linear;
+mod pool;
+mod resize;
+
+use std::borrow::Cow;
+
+use ndarray::{ArrayD, Axis, IxDyn};
+use radix_ir::{Graph, Node, Op, ValueId, eval::eval_light, shape};
+
+use crate::SimError;
+use conv::{ConvPlan, ConvTransposePlan};
+use linear::{GemmBias, GemmPlan};
+use pool::PoolPlan;
+use resize::ResizePlan;
+
+/// How one node runs.
+#[derive(Debug)]
+enum Plan<'g> {
+    Conv(ConvPlan<'g>),
+    ConvTranspose(ConvTransposePlan<'g>),
+    Gemm(GemmPlan<'g>),
+    MatMul,
+    Pool(PoolPlan),
+    Resize(ResizePlan),
+    /// Through `eval_light`.
+    Light,
+}
+
+/// A value during a run: computed (owned) or one of the caller's inputs (borrowed).
+enum Slot<'a> {
+    Owned(ArrayD<f32>),
+    Ref(&'a ArrayD<f32>),
+}
+
+impl Slot<'_> {
+    fn get(&self) -> &ArrayD<f32> {
+        match self {
+            Slot::Owned(a) => a,
+            Slot::Ref(a) => a,
+        }
+    }
+}
+
+/// Float inference over a borrowed graph, with weights packed once.
+#[derive(Debug)]
+pub struct FloatEngine<'g> {
+    graph: &'g Graph,
+    plans: Vec<Plan<'g>>,
+    /// Values that can be dropped after node `i` ran.
+    release: Vec<Vec<ValueId>>,
+}
+
+/// Borrows constant data as a contiguous slice (copying only when it is not in standard layout).
+fn const_slice(a: &ArrayD<f32>) -> Cow<'_, [f32]> {
+    match a.as_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(a.iter().copied().collect()),
+    }
+}
+
+impl<'g> FloatEngine<'g> {
+    /// Checks the graph (structure, static shapes, parameter sizes) and prepares every node.
+    pub fn new(graph: &'g Graph) -> Result<Self, SimError> {
+        graph.validate().map_err(|e| SimError::Graph(e.to_string()))?;
+        for v in &graph.values {
+            if let Some(d) = &v.data
+                && d.shape() != v.shape.as_slice()
+            {
+                return Err(SimError::Graph(format!(
+                    "constant `{}` has data of shape {:?} but declares {:?}",
+                    v.name,
+                    d.shape(),
+                    v.shape
+                )));
+            }
+        }
+        let mut plans = Vec::with_capacity(graph.nodes.len());
+        for node in &graph.nodes {
+            let ins: Vec<&[usize]> = node.inputs.iter().map(|&v| graph.shape(v)).collect();
+            let outs = shape::infer(&node.op, &ins).map_err(|e| SimError::node(node, e))?;
+            if outs.len() != node.outputs.len() {
+                return Err(SimError::node(node, format!("computes {} outputs but the graph lists {}", outs.len(), node.outputs.len())));
+            }
+            for (o, s) in node.outputs.iter().zip(&outs) {
+                if graph.shape(*o) != s.as_slice() {
+                    return Err(SimError::node(
+                        node,
+                        format!("output `{}` is declared {:?} but computes to {:?}", graph.value(*o).name, graph.shape(*o), s),
+                    ));
+                }
+            }
+            plans.push(Self::plan(graph, node, &ins, &outs[0])?);
+        }
+        // Last reader of every value; values nobody reads go right after they are produced.
+        let mut last = vec![None::<usize>; graph.values.len()];
+        for (i, n) in graph.nodes.iter().enumerate() {
+            for &v in n.inputs.iter().chain(&n.outputs) {
+                last[v.0] = Some(i);
+            }
+        }
+        let mut release = vec![Vec::new(); graph.nodes.len()];
+        for (v, l) in last.iter().enumerate() {
+            if let Some(i) = l
+                && !graph.outputs.contains(&ValueId(v))
+                && !graph.values[v].is_const()
+            {
+                release[*i].push(ValueId(v));
+            }
+        }
+        Ok(FloatEngine { graph, plans, release })
+    }
+
+    fn plan(graph: &'g Graph, node: &Node, ins: &[&[usize]], out: &[usize]) -> Result<Plan<'g>, SimError> {
+        let err = |m: String| SimError::node(node, m);
+        let data = |i: usize| node.inputs.get(i).and_then(|&v| graph.const_data(v));
+        Ok(match &node.op {
+            Op::Conv(a) | Op::ConvTranspose(a) => {
+                let (x, w) = (ins[0], ins[1]);
+                if w[2..] != a.kernel {
+                    return Err(err(format!("weight shape {w:?} does not match kernel {:?}", a.kernel)));
+                }
+                let cout = out[1];
+                let bias = match node.inputs.get(2) {
+                    None => None,
+                    Some(&b) => {
+                        let d = graph
+                            .const_data(b)
+                            .ok_or_else(|| err(format!("bias `{}` must be a constant", graph.value(b).name)))?;
+                        if d.len() != cout {
+                            return Err(err(format!("bias has {} values for {cout} output channels", d.len())));
+                        }
+                        Some(const_slice(d))
+                    }
+                };
+                if matches!(node.op, Op::Conv(_)) {
+                    Plan::Conv(ConvPlan::new(a, x, out, data(1).map(const_slice), bias))
+                } else {
+                    let w = data(1).map(const_slice);
+                    Plan::ConvTranspose(ConvTransposePlan::new(a, x, out, w.as_deref(), bias))
+                }
+            }
+            Op::Gemm { activation } => {
+                let (m, k, n) = (ins[0][0], ins[0][1], ins[1][0]);
+                let bias = match node.inputs.get(2) {
+                    None => GemmBias::None,
+                    Some(&b) => {
+                        let d = graph
+                            .const_data(b)
+                            .ok_or_else(|| err(format!("bias `{}` must be a constant", graph.value(b).name)))?;
+                        if d.len() == n && d.shape().last().copied().unwrap_or(1) == n {
+                            GemmBias::Col(const_slice(d))
+                        } else {
+                            let full = d
+                                .broadcast(IxDyn(&[m, n]))
+                                .ok_or_else(|| err(format!("bias of shape {:?} does not broadcast to [{m}, {n}]", d.shape())))?;
+                            GemmBias::Full(full.iter().copied().collect())
+                        }
+                    }
+                };
+                Plan::Gemm(GemmPlan::new(m, k, n, *activation, data(1).map(const_slice).as_deref(), bias))
+            }
+            Op::MatMul => Plan::MatMul,
+            Op::MaxPool(a) => Plan::Pool(PoolPlan::new(a, true, ins[0], out)),
+            Op::AveragePool(a) => Plan::Pool(PoolPlan::new(a, false, ins[0], out)),
+            Op::Resize(a) => Plan::Resize(ResizePlan::new(a, ins[0], out)),
+            _ => Plan::Light,
+        })
+    }
+
+    /// The graph this engine runs.
+    pub fn graph(&self) -> &'g Graph {
+        self.graph
+    }
+
+    /// Runs the graph; inputs in `graph.inputs` order, outputs in `graph.outputs` order.
+    pub fn run(&self, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<f32>>, SimError> {
+        self.run_observed(inputs, &mut |_, _| {})
+    }
+
+    /// Like [`run`](Self::run), calling `observer(value, tensor)` for every node output as soon
+    /// as it is computed (once per batch item, each tensor with the graph's static shape).
+    pub fn run_observed(&self, inputs: &[ArrayD<f32>], observer: &mut dyn FnMut(ValueId, &ArrayD<f32>)) -> Result<Vec<ArrayD<f32>>, SimError> {
+        let items = self.check_inputs(inputs)?;
+        if items == 1 {
+            let slots = inputs.iter().map(Slot::Ref).collect();
+            return self.run_item(slots, observer);
+        }
+        let mut per_item: Vec<Vec<ArrayD<f32>>> = Vec::with_capacity(items);
+        for i in 0..items {
+            let slots = inputs
+                .iter()
+                .zip(&self.graph.inputs)
+                .map(|(x, &id)| {
+                    let s = self.graph.shape(id);
+                    if s.is_empty() {
+                        Slot::Ref(x)
+                    } else {
+                        let b = s[0];
+                        Slot::Owned(x.slice_axis(Axis(0), (i * b..(i + 1) * b).into()).as_standard_layout().into_owned())
+                    }
+                })
+                .collect();
+            per_item.push(self.run_item(slots, observer)?);
+        }
+        (0..self.graph.outputs.len())
+            .map(|o| {
+                let parts: Vec<_> = per_item.iter().map(|outs| outs[o].view()).collect();
+                let joined = if parts.first().is_some_and(|p| p.ndim() > 0) {
+                    ndarray::concatenate(Axis(0), &parts)
+                } else {
+                    ndarray::stack(Axis(0), &parts)
+                };
+                joined.map_err(|e| SimError::Graph(format!("joining output `{}`: {e}", self.graph.value(self.graph.outputs[o]).name)))
+            })
+            .collect()
+    }
+
+    /// Checks count and shapes of the inputs; returns the number of batch items.
+    fn check_inputs(&self, inputs: &[ArrayD<f32>]) -> Result<usize, SimError> {
+        let g = self.graph;
+        if inputs.len() != g.inputs.len() {
+            return Err(SimError::InputCount { expected: g.inputs.len(), got: inputs.len() });
+        }
+        let mut items: Option<(usize, &str)> = None;
+        for (x, &id) in inputs.iter().zip(&g.inputs) {
+            let v = g.value(id);
+            let (want, got) = (&v.shape, x.shape());
+            let bad = || SimError::InputShape { input: v.name.clone(), expected: want.clone(), got: got.to_vec() };
+            if want.len() != got.len() || want.get(1..) != got.get(1..) {
+                return Err(bad());
+            }
+            let Some((&b, &n)) = want.first().zip(got.first()) else { continue };
+            if n == 0 || b == 0 || !n.is_multiple_of(b) {
+                return Err(bad());
+            }
+            let k = n / b;
+            match items {
+                None => items = Some((k, &v.name)),
+                Some((k0, _)) if k0 != k => {
+                    return Err(SimError::BatchMismatch { input: v.name.clone(), expected: k0, got: k });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(items.map_or(1, |(k, _)| k))
+    }
+
+    fn run_item(&self, input_slots: Vec<Slot<'_>>, observer: &mut dyn FnMut(ValueId, &ArrayD<f32>)) -> Result<Vec<ArrayD<f32>>, SimError> {
+        let g = self.graph;
+        let mut env: Vec<Option<Slot<'_>>> = Vec::with_capacity(g.values.len());
+        env.resize_with(g.values.len(), || None);
+        for (&id, s) in g.inputs.iter().zip(input_slots) {
+            env[id.0] = Some(s);
+        }
+        for (i, node) in g.nodes.iter().enumerate() {
+            let outs = {
+                let mut ins: Vec<&ArrayD<f32>> = Vec::with_capacity(node.inputs.len());
+                for &v in &node.inputs {
+                    let a = match g.const_data(v) {
+                        Some(d) => d,
+                        None => env[v.0].as_ref().map(Slot::get).ok_or_else(|| {
+                            SimError::node(node, format!("input `{}` has not been computed", g.value(v).name))
+                        })?,
+                    };
+                    ins.push(a);
+                }
+                self.exec(node, &self.plans[i], &ins)?
+            };
+            if outs.len() != node.outputs.len() {
+                return Err(SimError::node(node, format!("produced {} outputs, expected {}", outs.len(), node.outputs.len())));
+            }
+            for (&o, t) in node.outputs.iter().zip(outs) {
+                if t.shape() != g.shape(o) {
+                    return Err(SimError::node(
+                        node,
+                        format!("output `{}` has shape {:?}, expected {:?}", g.value(o).name, t.shape(), g.shape(o)),
+                    ));
+                }
+                observer(o, &t);
+                env[o.0] = Some(Slot::Owned(t));
+            }
+            for &v in &self.release[i] {
+                env[v.0] = None;
+            }
+        }
+        let mut outs = Vec::with_capacity(g.outputs.len());
+        for (k, &o) in g.outputs.iter().enumerate() {
+            let t = match g.const_data(o) {
+                Some(d) => d.clone(),
+                None => {
+                    let reused_later = g.outputs[k + 1..].contains(&o);
+                    match (env[o.0].take(), reused_later) {
+                        (Some(Slot::Owned(a)), false) => a,
+                        (Some(s), _) => {
+                            let a = s.get().clone();
+                            env[o.0] = Some(s);
+                            a
+                        }
+                        (None, _) => return Err(SimError::Graph(format!("output `{}` was never computed", g.value(o).name))),
+                    }
+                }
+            };
+            outs.push(t);
+        }
+        Ok(outs)
+    }
+
+    fn exec(&self, node: &Node, plan: &Plan<'g>, ins: &[&ArrayD<f32>]) -> Result<Vec<ArrayD<f32>>, SimError> {
+        let g = self.graph;
+        let out_shape = || g.shape(node.outputs[0]);
+        let new_out = || vec![0.0f32; out_shape().iter().product()];
+        let wrap = |v: Vec<f32>| -> Result<Vec<ArrayD<f32>>, SimError> {
+            ArrayD::from_shape_vec(IxDyn(out_shape()), v).map(|a| vec![a]).map_err(|e| SimError::node(node, e.to_string()))
+        };
+        let input = |i: usize| -> Result<ndarray::CowArray<'_, f32, IxDyn>, SimError> {
+            ins.get(i).map(|a| a.as_standard_layout()).ok_or_else(|| SimError::node(node, format!("missing input {i}")))
+        };
+        let slice = |a: &ndarray::CowArray<'_, f32, IxDyn>| -> Vec<f32> { a.iter().copied().collect() };
+        match plan {
+            Plan::Conv(p) => {
+                let x = input(0)?;
+                let mut y = new_out();
+                let w_rt;
+                let w: &[f32] = match &p.weights {
+                    Some(w) => w,
+                    None => {
+                        w_rt = slice(&input(1)?);
+                        &w_rt
+                    }
+                };
+                p.run(as_slice(node, &x)?, w, &mut y);
+                wrap(y)
+            }
+            Plan::ConvTranspose(p) => {
+                let x = input(0)?;
+                let mut y = new_out();
+                let w_rt;
+                let w: &[f32] = match &p.weights {
+                    Some(w) => w,
+                    None => {
+                        w_rt = p.pack(&slice(&input(1)?));
+                        &w_rt
+                    }
+                };
+                p.run(as_slice(node, &x)?, w, &mut y);
+                wrap(y)
+            }
+            Plan::Gemm(p) => {
+                let x = input(0)?;
+                let mut y = new_out();
+                let w_rt;
+                let w: &[f32] = match &p.weights_t {
+                    Some(w) => w,
+                    None => {
+                        w_rt = p.pack(&slice(&input(1)?));
+                        &w_rt
+                    }
+                };
+                p.run(as_slice(node, &x)?, w, &mut y);
+                wrap(y)
+            }
+            Plan::MatMul => {
+                let (a, b) = (input(0)?, input(1)?);
+                let mut y = new_out();
+                linear::matmul(as_slice(node, &a)?, a.shape(), as_slice(node, &b)?, b.shape(), &mut y)
+                    .map_err(|e| SimError::node(node, e))?;
+                wrap(y)
+            }
+            Plan::Pool(p) => {
+                let x = input(0)?;
+                let mut y = new_out();
+                p.run(as_slice(node, &x)?, &mut y);
+                wrap(y)
+            }
+            Plan::Resize(p) => {
+                let x = input(0)?;
+                let mut y = new_out();
+                p.run(as_slice(node, &x)?, &mut y);
+                wrap(y)
+            }
+            Plan::Light => {
+                let shapes: Vec<Vec<usize>> = node.outputs.iter().map(|&o| g.shape(o).to_vec()).collect();
+                match eval_light(&node.op, ins, &shapes) {
+                    Some(r) => r.map_err(|e| SimError::node(node, e)),
+                    None => Err(SimError::node(node, "operator is not supported by the float engine")),
+                }
+            }
+        }
+    }
+}
+
+fn as_slice<'a>(node: &Node, a: &'a ndarray::CowArray<'_, f32, IxDyn>) -> Result<&'a [f32], SimError> {
+    a.as_slice().ok_or_else(|| SimError::node(node, "input is not contiguous"))
+}

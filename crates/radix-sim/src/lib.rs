@@ -1,0 +1,17 @@
+//! radix-sim: the engines that run a Radix graph.
+//!
+//! * [`float`]: the float engine ([`FloatEngine`]), with an observer that sees every node output
+//!   (calibration and per-layer SNR are built on it).
+//! * [`gemm`]: the f32 matrix-product helpers shared by the engines (the `gemm` crate underneath,
+//!   tiled and parallelised with rayon in the caller's pool).
+//!
+//! Threads: every heavy kernel parallelises with rayon in the *current* pool; run the engine inside
+//! `rayon::ThreadPool::install` to choose the thread count.
+
+mod error;
+pub mod float;
+pub mod gemm;
+mod simd;
+
+pub use error::SimError;
+pub use float::FloatEngine;

@@ -1,0 +1,364 @@
+//! The IP evaluator: per-node costs and model totals (SPEC §8, issue 7).
+
+use radix_ir::{Graph, Node};
+use serde::{Deserialize, Serialize};
+
+use crate::cost::{self, NodeBits, NodeWork};
+use crate::ops::Placement;
+use crate::platform::Platform;
+use crate::profile::{PlatformProfile, Target};
+use crate::tiling::{self, CompilerTiling, NodePlan, PlanInput};
+use crate::TargetError;
+
+/// One node's row of the evaluator report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeCost {
+    /// Node name after fusion.
+    pub name: String,
+    /// ONNX op type.
+    pub op_type: String,
+    /// ONNX nodes this node stands for (the report's "node origin").
+    pub origin: Vec<String>,
+    pub placement: Placement,
+    /// "NPU", "FUSED" (several ONNX nodes in one NPU node) or "CPU", as in the fx report.
+    pub kind: String,
+    pub bits: NodeBits,
+    pub macs: u64,
+    /// MAC-array utilisation from channel / pixel padding (1.0 when every lane is busy).
+    pub mac_util: f64,
+    pub mac_cycles: f64,
+    pub mac_runtime_ms: f64,
+    pub rdma_bytes: u64,
+    pub wdma_bytes: u64,
+    pub rdma_runtime_ms: f64,
+    pub wdma_runtime_ms: f64,
+    /// Weight and parameter bytes loaded from DDR for this node.
+    pub weight_bytes: u64,
+    pub weight_runtime_ms: f64,
+    pub cfunc_runtime_ms: f64,
+    pub pfunc_runtime_ms: f64,
+    /// Fixed per-node and per-band issue cost.
+    pub overhead_ms: f64,
+    /// Sum of every unit's time (MAC, CFUNC, PFUNC, RDMA, WDMA, weight load, overhead).
+    pub runtime_ms: f64,
+    /// With overlap of compute and DMA: what the node adds to the inference time.
+    pub sync_runtime_ms: f64,
+    /// Feature-map row bands the node runs in.
+    pub bands: u32,
+    /// Fusion group (name of its first node).
+    pub group: String,
+    /// CPU nodes only: estimated time on the SoC's CPU (not part of the NPU FPS).
+    pub cpu_runtime_ms: f64,
+}
+
+/// Model totals.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelCost {
+    /// NPU-only frames per second (CPU nodes excluded, as in the original evaluator).
+    pub fps: f64,
+    /// NPU inference time, ms.
+    pub itc_ms: f64,
+    /// DDR feature-map reads per inference (weights excluded), MB (1e6 bytes).
+    pub rv_mb: f64,
+    /// DDR writes per inference, MB.
+    pub wv_mb: f64,
+    /// Weight loads per inference, MB.
+    pub weight_mb: f64,
+    /// Configured effective peak bandwidths of the platform, GB/s.
+    pub rdma_bandwidth_gbps: f64,
+    pub wdma_bandwidth_gbps: f64,
+    pub getw_bandwidth_gbps: f64,
+    /// Average bandwidth used over the inference, GB/s.
+    pub rdma_used_gbps: f64,
+    pub wdma_used_gbps: f64,
+    pub getw_used_gbps: f64,
+    pub ddr_used_gbps: f64,
+    pub total_macs: u64,
+    /// MAC time at 100% sustained efficiency (utilisation included), ms.
+    pub theoretical_mac_ms: f64,
+    /// `theoretical_mac_ms / itc_ms`.
+    pub mac_efficiency_to_total: f64,
+    pub npu_nodes: Vec<String>,
+    pub cpu_nodes: Vec<String>,
+    /// Estimated CPU time of the CPU nodes, ms (reported, not in `fps`).
+    pub cpu_runtime_ms: f64,
+}
+
+/// The evaluator's report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub platform: String,
+    pub tiling: CompilerTiling,
+    pub nodes: Vec<NodeCost>,
+    pub total: ModelCost,
+}
+
+impl EvalReport {
+    /// The row of node `name`.
+    pub fn node(&self, name: &str) -> Option<&NodeCost> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// DDR bytes per inference: feature-map reads and writes plus weight loads.
+    pub fn ddr_bytes(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| n.rdma_bytes + n.wdma_bytes + n.weight_bytes)
+            .sum()
+    }
+
+    /// A plain-text table (for logs and the command line).
+    pub fn to_table(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let t = &self.total;
+        let _ = writeln!(
+            s,
+            "{} tiling={} fps={:.2} itc={:.3} ms RV={:.3} MB WV={:.3} MB weights={:.3} MB \
+             MACs={} npu_nodes={} cpu_nodes={:?}",
+            self.platform,
+            self.tiling,
+            t.fps,
+            t.itc_ms,
+            t.rv_mb,
+            t.wv_mb,
+            t.weight_mb,
+            t.total_macs,
+            t.npu_nodes.len(),
+            t.cpu_nodes
+        );
+        let _ = writeln!(
+            s,
+            "{:<40} {:>5} {:>10} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>4}",
+            "node", "type", "MACs", "util", "mac_ms", "rdma_ms", "wdma_ms", "getw_ms", "run_ms",
+            "sync_ms", "band"
+        );
+        for n in &self.nodes {
+            let _ = writeln!(
+                s,
+                "{:<40} {:>5} {:>10} {:>5.2} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>4}",
+                truncate(&n.name, 40),
+                n.kind,
+                n.macs,
+                n.mac_util,
+                n.mac_runtime_ms,
+                n.rdma_runtime_ms,
+                n.wdma_runtime_ms,
+                n.weight_runtime_ms,
+                n.runtime_ms,
+                n.sync_runtime_ms,
+                n.bands
+            );
+        }
+        s
+    }
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Evaluates `graph` on a built-in platform. `bits` gives each node's bitwidths (use
+/// `&|_| NodeBits::default()` for int8 everywhere).
+pub fn evaluate(
+    graph: &Graph,
+    platform: Platform,
+    bits: &dyn Fn(&Node) -> NodeBits,
+    tiling: CompilerTiling,
+) -> Result<EvalReport, TargetError> {
+    evaluate_on(graph, PlatformProfile::get(platform), bits, tiling)
+}
+
+/// Evaluates with int8 everywhere.
+pub fn evaluate_uniform(
+    graph: &Graph,
+    platform: Platform,
+    tiling: CompilerTiling,
+) -> Result<EvalReport, TargetError> {
+    evaluate(graph, platform, &|_| NodeBits::default(), tiling)
+}
+
+/// Evaluates `graph` on any [`Target`].
+pub fn evaluate_on(
+    graph: &Graph,
+    target: &dyn Target,
+    bits: &dyn Fn(&Node) -> NodeBits,
+    tiling: CompilerTiling,
+) -> Result<EvalReport, TargetError> {
+    graph
+        .validate()
+        .map_err(|e| TargetError::Graph(e.to_string()))?;
+    let caps = target.capabilities();
+    if graph.inputs.len() > caps.max_model_inputs {
+        return Err(TargetError::Graph(format!(
+            "{} accepts at most {} model inputs; the model has {}",
+            target.name(),
+            caps.max_model_inputs,
+            graph.inputs.len()
+        )));
+    }
+    let hw = target.hw();
+    let mut placements = Vec::with_capacity(graph.nodes.len());
+    let mut works: Vec<Option<NodeWork>> = Vec::with_capacity(graph.nodes.len());
+    let mut node_bits = Vec::with_capacity(graph.nodes.len());
+    for node in &graph.nodes {
+        if node.outputs.is_empty() {
+            return Err(TargetError::Node {
+                node: node.name.clone(),
+                op: node.op.type_name().into(),
+                msg: "has no output".into(),
+            });
+        }
+        let p = target.placement(graph, node);
+        if p == Placement::Unsupported {
+            return Err(TargetError::UndefinedCpuOp {
+                op: node.op.type_name().into(),
+                node: node.name.clone(),
+            });
+        }
+        let b = bits(node);
+        placements.push(p);
+        node_bits.push(b);
+        works.push((p == Placement::Npu).then(|| cost::node_work(hw, graph, node, b)));
+    }
+    let input = PlanInput {
+        hw,
+        graph,
+        placements: &placements,
+        works: &works,
+    };
+    let plan = tiling::plan(&input, tiling);
+
+    let mut nodes = Vec::with_capacity(graph.nodes.len());
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let kind = match placements[i] {
+            Placement::Npu if node.is_fused() => "FUSED",
+            Placement::Npu => "NPU",
+            _ => "CPU",
+        };
+        let mut c = NodeCost {
+            name: node.name.clone(),
+            op_type: node.op.type_name().into(),
+            origin: node.origin.clone(),
+            placement: placements[i],
+            kind: kind.into(),
+            bits: node_bits[i],
+            macs: 0,
+            mac_util: 1.0,
+            mac_cycles: 0.0,
+            mac_runtime_ms: 0.0,
+            rdma_bytes: 0,
+            wdma_bytes: 0,
+            rdma_runtime_ms: 0.0,
+            wdma_runtime_ms: 0.0,
+            weight_bytes: 0,
+            weight_runtime_ms: 0.0,
+            cfunc_runtime_ms: 0.0,
+            pfunc_runtime_ms: 0.0,
+            overhead_ms: 0.0,
+            runtime_ms: 0.0,
+            sync_runtime_ms: 0.0,
+            bands: 0,
+            group: node.name.clone(),
+            cpu_runtime_ms: 0.0,
+        };
+        match (&works[i], &plan.nodes[i]) {
+            (Some(w), Some(p)) => fill_npu(&mut c, hw, w, p, graph),
+            _ => {
+                let in_shapes: Vec<&[usize]> =
+                    node.inputs.iter().map(|&v| graph.shape(v)).collect();
+                c.macs = node.op.macs(&in_shapes, graph.shape(node.outputs[0]));
+                c.cpu_runtime_ms = cost::cpu_runtime_ms(hw, graph, node);
+            }
+        }
+        nodes.push(c);
+    }
+    let total = totals(hw, &nodes, &works);
+    Ok(EvalReport {
+        platform: target.name(),
+        tiling,
+        nodes,
+        total,
+    })
+}
+
+fn fill_npu(
+    c: &mut NodeCost,
+    hw: &crate::hw::HwProfile,
+    w: &NodeWork,
+    p: &NodePlan,
+    graph: &Graph,
+) {
+    let t = tiling::node_timing(hw, w, p);
+    c.macs = w.macs;
+    c.mac_util = w.mac_util;
+    c.mac_cycles = w.mac_cycles;
+    c.mac_runtime_ms = t.mac_ms;
+    c.rdma_bytes = p.rdma_bytes;
+    c.wdma_bytes = p.wdma_bytes;
+    c.rdma_runtime_ms = t.rdma_ms;
+    c.wdma_runtime_ms = t.wdma_ms;
+    c.weight_bytes = p.weight_load_bytes;
+    c.weight_runtime_ms = t.getw_ms;
+    c.cfunc_runtime_ms = t.cfunc_ms;
+    c.pfunc_runtime_ms = t.pfunc_ms;
+    c.overhead_ms = t.overhead_ms;
+    c.runtime_ms = t.runtime_ms;
+    c.sync_runtime_ms = t.sync_ms;
+    c.bands = p.bands;
+    c.group = graph
+        .nodes
+        .get(p.group)
+        .map(|n| n.name.clone())
+        .unwrap_or_default();
+}
+
+fn totals(hw: &crate::hw::HwProfile, nodes: &[NodeCost], works: &[Option<NodeWork>]) -> ModelCost {
+    let itc: f64 = nodes.iter().map(|n| n.sync_runtime_ms).sum();
+    let rv: u64 = nodes.iter().map(|n| n.rdma_bytes).sum();
+    let wv: u64 = nodes.iter().map(|n| n.wdma_bytes).sum();
+    let wt: u64 = nodes.iter().map(|n| n.weight_bytes).sum();
+    let per_s = |bytes: u64| {
+        if itc > 0.0 {
+            bytes as f64 / (itc * 1e6)
+        } else {
+            0.0
+        }
+    };
+    let theoretical: f64 = works
+        .iter()
+        .flatten()
+        .map(|w| hw.cycles_to_ms(w.ideal_mac_cycles))
+        .sum();
+    ModelCost {
+        fps: if itc > 0.0 { 1000.0 / itc } else { 0.0 },
+        itc_ms: itc,
+        rv_mb: rv as f64 / 1e6,
+        wv_mb: wv as f64 / 1e6,
+        weight_mb: wt as f64 / 1e6,
+        rdma_bandwidth_gbps: hw.rdma_gbps,
+        wdma_bandwidth_gbps: hw.wdma_gbps,
+        getw_bandwidth_gbps: hw.getw_gbps,
+        rdma_used_gbps: per_s(rv),
+        wdma_used_gbps: per_s(wv),
+        getw_used_gbps: per_s(wt),
+        ddr_used_gbps: per_s(rv + wv + wt),
+        total_macs: nodes.iter().map(|n| n.macs).sum(),
+        theoretical_mac_ms: theoretical,
+        mac_efficiency_to_total: if itc > 0.0 { theoretical / itc } else { 0.0 },
+        npu_nodes: nodes
+            .iter()
+            .filter(|n| n.placement == Placement::Npu)
+            .map(|n| n.name.clone())
+            .collect(),
+        cpu_nodes: nodes
+            .iter()
+            .filter(|n| n.placement == Placement::Cpu)
+            .map(|n| n.name.clone())
+            .collect(),
+        cpu_runtime_ms: nodes.iter().map(|n| n.cpu_runtime_ms).sum(),
+    }
+}

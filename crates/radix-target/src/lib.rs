@@ -1,0 +1,71 @@
+//! Radix hardware targets: Kneron-class NPU platforms (KL520 / KL530 / KL630 / KL720 / KL730).
+//!
+//! * [`Platform`] names a chip; [`Capabilities`] says which bitwidths and scale formats it serves
+//!   and [`Platform::check_bitwidth_request`] rejects what it cannot (SPEC §4).
+//! * [`PlatformProfile`] is the data that describes one platform: capabilities, operator table
+//!   ([`OpTable`], see `OPS.md`) and hardware profile ([`HwProfile`], see `EVALUATOR.md`).
+//!   Supporting a new NPU means writing one more profile (or implementing [`Target`]).
+//! * [`placement`] decides where a node runs: [`Placement::Npu`], [`Placement::Cpu`] or
+//!   [`Placement::Unsupported`]; [`check_graph`] turns the latter into the toolchain's
+//!   `Invalid program input: undefined CPU op [..] of node [..]` error.
+//! * [`evaluate`] is the IP evaluator (SPEC §8): a per-node cost model (MACs, MAC cycles with
+//!   array utilisation, DMA bytes and times, weight loading, CFUNC/PFUNC, overlap) and model
+//!   totals (FPS, ITC, RV/WV, bandwidths, NPU vs CPU nodes), with two compiler tiling
+//!   strategies ([`CompilerTiling`]).
+//! * [`zoo`] builds shape-faithful reference graphs (MobileNet V1/V2, ResNet-50) for tests and
+//!   benchmarks without reading a model file.
+
+pub mod cost;
+pub mod eval;
+pub mod hw;
+pub mod ops;
+pub mod platform;
+pub mod profile;
+pub mod tiling;
+pub mod zoo;
+
+pub use cost::{NodeBits, NodeWork};
+pub use eval::{EvalReport, ModelCost, NodeCost, evaluate, evaluate_on, evaluate_uniform};
+pub use hw::{CpuProfile, FmLayout, HwProfile, MacArray};
+pub use ops::{OpTable, Placement, check_graph, placement};
+pub use platform::{BitwidthMode, Capabilities, Platform};
+pub use profile::{PlatformProfile, Target};
+pub use tiling::CompilerTiling;
+
+/// Errors of the target layer. Messages name the platform and the offending option or node.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TargetError {
+    #[error("unknown platform `{0}`; expected one of 520, 530, 630, 720, 730 (or kl520 ... kl730)")]
+    UnknownPlatform(String),
+    #[error("unknown bitwidth option `{option}`; expected one of {known}")]
+    UnknownOption { option: String, known: String },
+    #[error("`{value}` is not a valid value for {option}; expected one of {allowed}")]
+    InvalidBitwidthValue {
+        option: String,
+        value: String,
+        allowed: String,
+    },
+    #[error("{platform} does not support {value} for {option}")]
+    UnsupportedBitwidth {
+        platform: Platform,
+        option: String,
+        value: String,
+    },
+    #[error("{platform} accepts at most {max} model inputs; the model has {count}")]
+    TooManyInputs {
+        platform: Platform,
+        count: usize,
+        max: usize,
+    },
+    /// The exact message of the original toolchain for an op neither the NPU nor the CPU runs.
+    #[error("Invalid program input: undefined CPU op [{op}] of node [{node}]")]
+    UndefinedCpuOp { op: String, node: String },
+    #[error("cannot evaluate node `{node}` ({op}): {msg}")]
+    Node {
+        node: String,
+        op: String,
+        msg: String,
+    },
+    #[error("cannot evaluate graph: {0}")]
+    Graph(String),
+}

@@ -1,0 +1,402 @@
+//! The five platform profiles, as data, and the [`Target`] trait the rest of Radix programs
+//! against. Sources of every figure: see the field comments and `EVALUATOR.md`.
+//!
+//! Source tags: [DOC] Kneron documentation (toolchain manual / SDK docs in the public
+//! `kneron/document_center` repository); [USER] evaluator reports users published;
+//! [DATASHEET] Kneron product pages as quoted publicly; [DERIVED] arithmetic on the above;
+//! [GUESS] an assumption where nothing public exists; [FIT] calibrated to the published
+//! simulated MobileNetV2 FPS (`docs/toolchain/appendix/performance.md`).
+
+use radix_ir::{Graph, Node};
+use serde::Serialize;
+
+use crate::hw::{CpuProfile, FmLayout, HwProfile, MacArray};
+use crate::ops::{self, ConvLimits, OpTable, Placement};
+use crate::platform::{Capabilities, Platform};
+use crate::TargetError;
+
+/// Everything Radix knows about one platform (static data: serializable for reports).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlatformProfile {
+    pub platform: Platform,
+    pub caps: Capabilities,
+    pub ops: OpTable,
+    pub hw: HwProfile,
+}
+
+/// A hardware target. [`PlatformProfile`] implements it for the five Kneron platforms; a new NPU
+/// is one more profile value (or one more implementation of this trait).
+pub trait Target {
+    /// Display name, e.g. "KL720".
+    fn name(&self) -> String;
+    fn capabilities(&self) -> &Capabilities;
+    fn hw(&self) -> &HwProfile;
+    /// Where `node` of `graph` runs.
+    fn placement(&self, graph: &Graph, node: &Node) -> Placement;
+    /// Why `node` is not on the NPU (`None` when it is).
+    fn npu_reason(&self, graph: &Graph, node: &Node) -> Option<String>;
+}
+
+impl Target for PlatformProfile {
+    fn name(&self) -> String {
+        self.platform.to_string()
+    }
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+    fn hw(&self) -> &HwProfile {
+        &self.hw
+    }
+    fn placement(&self, graph: &Graph, node: &Node) -> Placement {
+        ops::placement(&self.ops, graph, node)
+    }
+    fn npu_reason(&self, graph: &Graph, node: &Node) -> Option<String> {
+        ops::npu_check(&self.ops, graph, node).err()
+    }
+}
+
+impl PlatformProfile {
+    /// The built-in profile of `p`.
+    pub fn get(p: Platform) -> &'static PlatformProfile {
+        match p {
+            Platform::Kl520 => &KL520,
+            Platform::Kl530 => &KL530,
+            Platform::Kl630 => &KL630,
+            Platform::Kl720 => &KL720,
+            Platform::Kl730 => &KL730,
+        }
+    }
+
+    /// Where `node` runs on this platform.
+    pub fn placement(&self, graph: &Graph, node: &Node) -> Placement {
+        ops::placement(&self.ops, graph, node)
+    }
+
+    /// Places every node, failing on the first one nothing can run.
+    pub fn check_graph(&self, graph: &Graph) -> Result<Vec<Placement>, TargetError> {
+        ops::check_graph(&self.ops, graph)
+    }
+}
+
+impl Platform {
+    /// The built-in profile.
+    pub fn profile(self) -> &'static PlatformProfile {
+        PlatformProfile::get(self)
+    }
+
+    /// Where `node` runs on this platform.
+    pub fn placement(self, graph: &Graph, node: &Node) -> Placement {
+        self.profile().placement(graph, node)
+    }
+}
+
+/// Concatenation of static op lists at compile time.
+macro_rules! op_list {
+    ($($list:expr),+ $(,)?) => {{
+        const LEN: usize = 0 $(+ $list.len())+;
+        const OUT: [&str; LEN] = {
+            let mut out = [""; LEN];
+            let mut k = 0;
+            $(
+                let l: &[&str] = $list;
+                let mut i = 0;
+                while i < l.len() {
+                    out[k] = l[i];
+                    k += 1;
+                    i += 1;
+                }
+            )+
+            out
+        };
+        &OUT
+    }};
+}
+
+const NPU_520: &[&str] = ops::NPU_BASE;
+const NPU_720: &[&str] = op_list!(ops::NPU_BASE, ops::NPU_720_EXTRA);
+const NPU_530: &[&str] = op_list!(ops::NPU_BASE, ops::NPU_720_EXTRA, ops::NPU_530_EXTRA);
+const NPU_730: &[&str] = op_list!(
+    ops::NPU_BASE,
+    ops::NPU_720_EXTRA,
+    ops::NPU_530_EXTRA,
+    ops::NPU_730_EXTRA
+);
+
+const NO_CONV_LIMITS: ConvLimits = ConvLimits {
+    max_kernel: None,
+    max_stride_w: None,
+    max_stride_h: None,
+};
+
+/// 16 channels per 128-bit SRAM entry: [DOC] 1W16C8B layout (KL720/630/730 data-layout pages).
+const LAYOUT_1W16C: FmLayout = FmLayout {
+    c_align: 16,
+    row_align_bytes: 1,
+};
+
+/// [DOC] 4W4C8B model-input layout (4 pixels x 4 channels per 16-byte entry, rows aligned to
+/// 16 bytes) on every platform.
+const LAYOUT_4W4C: FmLayout = FmLayout {
+    c_align: 4,
+    row_align_bytes: 16,
+};
+
+const CAPS_FULL: Capabilities = Capabilities {
+    int16: true,
+    int4_weights: true,
+    mix_modes: true,
+    non_pow2_scale: true,
+    per_channel_weights: true,
+    max_model_inputs: 5,
+};
+
+/// KL520.
+pub static KL520: PlatformProfile = PlatformProfile {
+    platform: Platform::Kl520,
+    // [DOC] no int16, no mix modes; int4 weights yes; power-of-two scale only (SPEC §4).
+    caps: Capabilities {
+        int16: false,
+        int4_weights: true,
+        mix_modes: false,
+        non_pow2_scale: false,
+        per_channel_weights: true,
+        max_model_inputs: 5,
+    },
+    ops: OpTable {
+        npu_ops: NPU_520,
+        // [DOC] Conv kernel <= 12, stride_w <= 16, stride_h <= 4.
+        conv: ConvLimits {
+            max_kernel: Some(12),
+            max_stride_w: Some(16),
+            max_stride_h: Some(4),
+        },
+        // [DOC] GlobalAveragePool if H*W <= 256.
+        gap_max_hw: Some(256),
+        // [DOC] Resize nearest with floor only.
+        resize_linear: false,
+        conv_transpose_strides: &[],
+        cpu_ops: ops::CPU_OPS,
+    },
+    hw: HwProfile {
+        // [DERIVED] 0.345 TOPS (Kneron: "345 GOPS") = 576 MACs x 2 x 300 MHz.
+        clock_mhz: 300.0,
+        // [DERIVED] 576 MACs. Split [GUESS]: 16 input-channel lanes (reproduces Kneron's
+        // published "total theoretical convolution time" of MobileNetV2 on the 520, 3.816 ms,
+        // see EVALUATOR.md) x 36 output lanes.
+        mac: MacArray {
+            ic: 16,
+            oc: 36,
+            px: 1,
+        },
+        // No int16 on the 520; kept for completeness.
+        mac16_rate: 0.5,
+        // [DATASHEET] 0.3 TOPS quoted without an int4 figure: int4 only saves bytes.
+        int4_rate: 1.0,
+        // [FIT]
+        mac_efficiency: 0.30,
+        first_layer_ic: 16,
+        // [GUESS]
+        node_overhead_cycles: 1000.0,
+        band_overhead_cycles: 200.0,
+        // [USER] 520 SRAM 512 KiB.
+        sram_bytes: 512 * 1024,
+        // [USER] evaluator reports: RDMA/WDMA/weight 0.8 GB/s.
+        rdma_gbps: 0.8,
+        wdma_gbps: 0.8,
+        getw_gbps: 0.8,
+        stripe_rows: 4,
+        // [GUESS] one 128-bit SRAM entry per cycle.
+        cfunc_bytes_per_cycle: 16.0,
+        pfunc_bytes_per_cycle: 16.0,
+        // [DOC] 520 output layout 16W1C8B: one channel per row, rows aligned to 16 bytes.
+        layout: FmLayout {
+            c_align: 1,
+            row_align_bytes: 16,
+        },
+        input_layout: LAYOUT_4W4C,
+        // [DOC] KL520: two Cortex-M4 cores (SCPU/NCPU). Throughput [GUESS].
+        cpu: CpuProfile {
+            core: "Cortex-M4 (NCPU)",
+            flops_per_us: 50.0,
+        },
+    },
+};
+
+/// KL720.
+pub static KL720: PlatformProfile = PlatformProfile {
+    platform: Platform::Kl720,
+    // [DOC] int16 yes, int4 no, mix modes yes, scale yes.
+    caps: Capabilities {
+        int4_weights: false,
+        ..CAPS_FULL
+    },
+    ops: OpTable {
+        npu_ops: NPU_720,
+        conv: NO_CONV_LIMITS,
+        gap_max_hw: None,
+        resize_linear: true,
+        // [DOC] ConvTranspose (stride 2).
+        conv_transpose_strides: &[2],
+        cpu_ops: ops::CPU_OPS,
+    },
+    hw: HwProfile {
+        // [DOC] KL720 SDK: NPU_MHZ 700 (200-700 configurable).
+        clock_mhz: 700.0,
+        // [DERIVED] 1.4 TOPS / (2 x 700 MHz) = 1000 -> 1024 MACs. Split [GUESS].
+        mac: MacArray {
+            ic: 16,
+            oc: 16,
+            px: 4,
+        },
+        mac16_rate: 0.5,
+        int4_rate: 1.0,
+        mac_efficiency: 0.5,
+        first_layer_ic: 16,
+        node_overhead_cycles: 1000.0,
+        band_overhead_cycles: 200.0,
+        // [GUESS]
+        sram_bytes: 1024 * 1024,
+        // [GUESS] from [DOC] DDR 533 MHz, 32-bit: 4.26 GB/s.
+        rdma_gbps: 4.0,
+        wdma_gbps: 4.0,
+        getw_gbps: 4.0,
+        stripe_rows: 4,
+        cfunc_bytes_per_cycle: 16.0,
+        pfunc_bytes_per_cycle: 16.0,
+        layout: LAYOUT_1W16C,
+        input_layout: LAYOUT_4W4C,
+        // [DOC] KL720 SDK: Tensilica DSP 500 MHz next to the Cortex-M4 SCPU. [GUESS] rate.
+        cpu: CpuProfile {
+            core: "Cortex-M4 + Vision DSP",
+            flops_per_us: 500.0,
+        },
+    },
+};
+
+/// KL530.
+pub static KL530: PlatformProfile = PlatformProfile {
+    platform: Platform::Kl530,
+    caps: CAPS_FULL,
+    ops: OpTable {
+        npu_ops: NPU_530,
+        conv: NO_CONV_LIMITS,
+        gap_max_hw: None,
+        resize_linear: true,
+        conv_transpose_strides: &[2],
+        cpu_ops: ops::CPU_OPS,
+    },
+    hw: HwProfile {
+        // [DOC] evaluator configuration printed for platform 530: Frequency = 500 Mhz.
+        clock_mhz: 500.0,
+        // [DOC] MAC# = 512. Split [GUESS].
+        mac: MacArray {
+            ic: 16,
+            oc: 16,
+            px: 2,
+        },
+        mac16_rate: 0.5,
+        // [DATASHEET] 1 TOPS int4 = 2 x the 0.512 TOPS int8 of 512 MACs at 500 MHz.
+        int4_rate: 2.0,
+        mac_efficiency: 0.5,
+        first_layer_ic: 16,
+        node_overhead_cycles: 1000.0,
+        band_overhead_cycles: 200.0,
+        sram_bytes: 1024 * 1024,
+        // [DOC] RDMA/WDMA/GETW_bandwidth_GBPs = 8 GB/s.
+        rdma_gbps: 8.0,
+        wdma_gbps: 8.0,
+        getw_gbps: 8.0,
+        stripe_rows: 4,
+        cfunc_bytes_per_cycle: 16.0,
+        pfunc_bytes_per_cycle: 16.0,
+        layout: LAYOUT_1W16C,
+        input_layout: LAYOUT_4W4C,
+        cpu: CpuProfile {
+            core: "Cortex-M4",
+            flops_per_us: 100.0,
+        },
+    },
+};
+
+/// KL630.
+pub static KL630: PlatformProfile = PlatformProfile {
+    platform: Platform::Kl630,
+    caps: CAPS_FULL,
+    ops: OpTable {
+        npu_ops: NPU_530,
+        conv: NO_CONV_LIMITS,
+        gap_max_hw: None,
+        resize_linear: true,
+        conv_transpose_strides: &[2],
+        cpu_ops: ops::CPU_OPS,
+    },
+    hw: HwProfile {
+        clock_mhz: 500.0,
+        mac: MacArray {
+            ic: 16,
+            oc: 16,
+            px: 2,
+        },
+        mac16_rate: 0.5,
+        int4_rate: 2.0,
+        mac_efficiency: 0.35,
+        first_layer_ic: 16,
+        node_overhead_cycles: 1000.0,
+        band_overhead_cycles: 200.0,
+        sram_bytes: 2 * 1024 * 1024,
+        rdma_gbps: 8.0,
+        wdma_gbps: 8.0,
+        getw_gbps: 8.0,
+        stripe_rows: 4,
+        cfunc_bytes_per_cycle: 16.0,
+        pfunc_bytes_per_cycle: 16.0,
+        layout: LAYOUT_1W16C,
+        input_layout: LAYOUT_4W4C,
+        cpu: CpuProfile {
+            core: "Cortex-A5",
+            flops_per_us: 500.0,
+        },
+    },
+};
+
+/// KL730.
+pub static KL730: PlatformProfile = PlatformProfile {
+    platform: Platform::Kl730,
+    caps: CAPS_FULL,
+    ops: OpTable {
+        npu_ops: NPU_730,
+        conv: NO_CONV_LIMITS,
+        gap_max_hw: None,
+        resize_linear: true,
+        conv_transpose_strides: &[2],
+        cpu_ops: ops::CPU_OPS,
+    },
+    hw: HwProfile {
+        clock_mhz: 880.0,
+        mac: MacArray {
+            ic: 16,
+            oc: 32,
+            px: 4,
+        },
+        mac16_rate: 0.5,
+        int4_rate: 2.0,
+        mac_efficiency: 0.3,
+        first_layer_ic: 16,
+        node_overhead_cycles: 1000.0,
+        band_overhead_cycles: 200.0,
+        sram_bytes: 2 * 1024 * 1024,
+        // [USER] 730 evaluator: RDMA 8, WDMA 8, weight 4.5 GB/s.
+        rdma_gbps: 8.0,
+        wdma_gbps: 8.0,
+        getw_gbps: 4.5,
+        stripe_rows: 4,
+        cfunc_bytes_per_cycle: 16.0,
+        pfunc_bytes_per_cycle: 16.0,
+        layout: LAYOUT_1W16C,
+        input_layout: LAYOUT_4W4C,
+        cpu: CpuProfile {
+            core: "Cortex-A55 x4",
+            flops_per_us: 4000.0,
+        },
+    },
+};

@@ -1,0 +1,246 @@
+//! Shape-faithful reference graphs, built directly in the IR as the ONNX importer plus
+//! `radix_ir::passes::optimize` would leave them (BN folded, ReLU / ReLU6 fused into the conv).
+//! Weights are zero constants (lazily allocated): the evaluator only reads shapes.
+//!
+//! Used by tests and benchmarks to evaluate well-known networks without a model file, and to
+//! check the cost model on networks it was not calibrated on.
+
+use ndarray::{ArrayD, IxDyn};
+use radix_ir::op::PoolAttrs;
+use radix_ir::{Activation, ConvAttrs, Graph, Node, Op, ValueId, shape};
+
+/// A small graph builder.
+pub struct Builder {
+    g: Graph,
+    count: usize,
+}
+
+/// ReLU6 as the importer fuses it (Clip 0..6).
+pub const RELU6: Activation = Activation::Clip { min: 0.0, max: 6.0 };
+
+impl Builder {
+    /// A graph `name` with one input `input` of `shape`.
+    pub fn new(name: &str, shape: &[usize]) -> (Builder, ValueId) {
+        let mut g = Graph::new(name);
+        let x = g.add_value("input", shape.to_vec());
+        g.inputs.push(x);
+        (Builder { g, count: 0 }, x)
+    }
+
+    fn fresh(&mut self, op: &str) -> String {
+        self.count += 1;
+        format!("{op}_{}", self.count)
+    }
+
+    /// Adds a node; output shapes come from shape inference. Panics only on a malformed
+    /// reference graph (a programming error in this module, never user data).
+    pub fn node(&mut self, op: Op, inputs: Vec<ValueId>) -> ValueId {
+        let name = self.fresh(op.type_name());
+        let shapes: Vec<&[usize]> = inputs.iter().map(|&v| self.g.shape(v)).collect();
+        let outs = shape::infer(&op, &shapes).unwrap_or_else(|e| panic!("zoo graph {name}: {e}"));
+        let ids: Vec<ValueId> = outs
+            .into_iter()
+            .enumerate()
+            .map(|(k, s)| self.g.add_value(format!("{name}_out{k}"), s))
+            .collect();
+        let origin = match op.fused_activation() {
+            Some(a) if !a.is_none() => vec![name.clone(), format!("{name}_{}", a.name())],
+            _ => vec![name.clone()],
+        };
+        self.g.nodes.push(Node {
+            name,
+            op,
+            inputs,
+            outputs: ids.clone(),
+            origin,
+        });
+        ids[0]
+    }
+
+    fn zeros(&mut self, what: &str, shape: &[usize]) -> ValueId {
+        let name = format!("{what}_{}", self.count);
+        self.g.add_const(name, ArrayD::zeros(IxDyn(shape)))
+    }
+
+    /// Conv with square kernel `k`, `stride`, symmetric `pad`, `group`, bias and `act`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv(
+        &mut self,
+        x: ValueId,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        group: usize,
+        act: Activation,
+    ) -> ValueId {
+        let cin = self.g.shape(x)[1];
+        let w = self.zeros("w", &[cout, cin / group, k, k]);
+        let b = self.zeros("b", &[cout]);
+        let a = ConvAttrs {
+            kernel: [k, k],
+            strides: [stride, stride],
+            pads: [pad; 4],
+            dilations: [1, 1],
+            group,
+            output_padding: [0, 0],
+            activation: act,
+        };
+        self.node(Op::Conv(a), vec![x, w, b])
+    }
+
+    pub fn add(&mut self, a: ValueId, b: ValueId) -> ValueId {
+        self.node(Op::Add, vec![a, b])
+    }
+
+    pub fn relu(&mut self, x: ValueId) -> ValueId {
+        self.node(Op::Relu, vec![x])
+    }
+
+    pub fn maxpool(&mut self, x: ValueId, k: usize, s: usize, p: usize) -> ValueId {
+        let a = PoolAttrs {
+            kernel: [k, k],
+            strides: [s, s],
+            pads: [p; 4],
+            dilations: [1, 1],
+            ceil_mode: false,
+            count_include_pad: false,
+        };
+        self.node(Op::MaxPool(a), vec![x])
+    }
+
+    pub fn gap(&mut self, x: ValueId) -> ValueId {
+        self.node(Op::GlobalAveragePool, vec![x])
+    }
+
+    pub fn flatten(&mut self, x: ValueId) -> ValueId {
+        self.node(Op::Flatten { axis: 1 }, vec![x])
+    }
+
+    /// Gemm `[M, K] x [N, K]ᵀ + b`.
+    pub fn gemm(&mut self, x: ValueId, n: usize) -> ValueId {
+        let k = self.g.shape(x)[1];
+        let w = self.zeros("fc_w", &[n, k]);
+        let b = self.zeros("fc_b", &[n]);
+        self.node(
+            Op::Gemm {
+                activation: Activation::None,
+            },
+            vec![x, w, b],
+        )
+    }
+
+    /// Finishes the graph with `outputs`.
+    pub fn finish(mut self, outputs: &[ValueId]) -> Graph {
+        self.g.outputs = outputs.to_vec();
+        self.g
+    }
+
+    /// Access to the graph under construction.
+    pub fn graph(&self) -> &Graph {
+        &self.g
+    }
+}
+
+/// torchvision MobileNetV2 (width 1.0) at `hw` x `hw`, 1000 classes: 52 convs, 10 residual
+/// Adds, GlobalAveragePool, Flatten, Gemm.
+pub fn mobilenet_v2(hw: usize) -> Graph {
+    let (mut b, x) = Builder::new("mobilenetv2", &[1, 3, hw, hw]);
+    let mut y = b.conv(x, 32, 3, 2, 1, 1, RELU6);
+    // (expansion t, channels c, repeats n, stride s)
+    let cfg = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ];
+    let mut cin = 32;
+    for (t, c, n, s) in cfg {
+        for i in 0..n {
+            let stride = if i == 0 { s } else { 1 };
+            let hidden = cin * t;
+            let inp = y;
+            let mut h = inp;
+            if t != 1 {
+                h = b.conv(h, hidden, 1, 1, 0, 1, RELU6);
+            }
+            h = b.conv(h, hidden, 3, stride, 1, hidden, RELU6);
+            h = b.conv(h, c, 1, 1, 0, 1, Activation::None);
+            y = if stride == 1 && cin == c {
+                b.add(inp, h)
+            } else {
+                h
+            };
+            cin = c;
+        }
+    }
+    y = b.conv(y, 1280, 1, 1, 0, 1, RELU6);
+    y = b.gap(y);
+    y = b.flatten(y);
+    y = b.gemm(y, 1000);
+    b.finish(&[y])
+}
+
+/// MobileNetV1 (width 1.0) at `hw` x `hw`, 1000 classes, ReLU6.
+pub fn mobilenet_v1(hw: usize) -> Graph {
+    let (mut b, x) = Builder::new("mobilenetv1", &[1, 3, hw, hw]);
+    let mut y = b.conv(x, 32, 3, 2, 1, 1, RELU6);
+    let cfg = [
+        (64, 1),
+        (128, 2),
+        (128, 1),
+        (256, 2),
+        (256, 1),
+        (512, 2),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (1024, 2),
+        (1024, 1),
+    ];
+    let mut cin = 32;
+    for (c, s) in cfg {
+        y = b.conv(y, cin, 3, s, 1, cin, RELU6);
+        y = b.conv(y, c, 1, 1, 0, 1, RELU6);
+        cin = c;
+    }
+    y = b.gap(y);
+    y = b.flatten(y);
+    y = b.gemm(y, 1000);
+    b.finish(&[y])
+}
+
+/// ResNet-50 v1.5 at `hw` x `hw`, 1000 classes.
+pub fn resnet50(hw: usize) -> Graph {
+    let (mut b, x) = Builder::new("resnet50", &[1, 3, hw, hw]);
+    let mut y = b.conv(x, 64, 7, 2, 3, 1, Activation::Relu);
+    y = b.maxpool(y, 3, 2, 1);
+    let mut cin = 64;
+    for (width, blocks, stride) in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)] {
+        for i in 0..blocks {
+            let s = if i == 0 { stride } else { 1 };
+            let out = width * 4;
+            let inp = y;
+            let mut h = b.conv(inp, width, 1, 1, 0, 1, Activation::Relu);
+            h = b.conv(h, width, 3, s, 1, 1, Activation::Relu);
+            h = b.conv(h, out, 1, 1, 0, 1, Activation::None);
+            let skip = if s != 1 || cin != out {
+                b.conv(inp, out, 1, s, 0, 1, Activation::None)
+            } else {
+                inp
+            };
+            let sum = b.add(h, skip);
+            y = b.relu(sum);
+            cin = out;
+        }
+    }
+    y = b.gap(y);
+    y = b.flatten(y);
+    y = b.gemm(y, 1000);
+    b.finish(&[y])
+}
