@@ -10,6 +10,7 @@ pub mod graph;
 pub mod op;
 pub mod eval;
 pub mod passes;
+pub mod qmodel;
 pub mod shape;
 
 pub use graph::{Graph, Node, NodeId, Value, ValueId};

@@ -9,9 +9,11 @@
 //! `rayon::ThreadPool::install` to choose the thread count.
 
 mod error;
+pub mod fixed;
 pub mod float;
 pub mod gemm;
 mod simd;
 
 pub use error::SimError;
+pub use fixed::FixedEngine;
 pub use float::FloatEngine;

@@ -148,8 +148,14 @@ pub struct NodeWork {
     /// Output rows (H of the first output) and the vertical window of the node: to make
     /// `r` output rows it reads `(r - 1) * stride_h + kernel_h` input rows.
     pub out_rows: usize,
+    /// Rows (H) of the first dynamic input.
+    pub in_rows: usize,
     pub stride_h: usize,
     pub kernel_h: usize,
+    /// Executed inside another node (a residual add in the output stage of the conv that feeds
+    /// it, see [`fuse_eltwise`]) or a pure relabelling (Identity, or a reshape that keeps the
+    /// NCHW view): no issue overhead and no unit pass of its own.
+    pub folded: bool,
 }
 
 impl NodeWork {
@@ -234,6 +240,7 @@ pub fn node_work(hw: &HwProfile, graph: &Graph, node: &Node, bits: NodeBits) -> 
         .first()
         .map(|&v| graph.shape(v).to_vec())
         .unwrap_or_default();
+    w.in_rows = as_nchw(&x_shape)[2].max(1);
     let in_shapes: Vec<&[usize]> = node.inputs.iter().map(|&v| graph.shape(v)).collect();
     w.macs = node.op.macs(&in_shapes, &out_shape);
 
@@ -258,10 +265,17 @@ pub fn node_work(hw: &HwProfile, graph: &Graph, node: &Node, bits: NodeBits) -> 
                 .is_some_and(|v| graph.inputs.contains(v))
                 && x[1] <= 4;
             let ic = if first { hw.first_layer_ic } else { hw.mac.ic };
-            let (u_ic, u_px) = match node.op {
+            let window = a.kernel[0] * a.kernel[1];
+            let u_ic = if cin_g == 1 && g > 1 && hw.dw_window_on_ic {
+                // Depthwise: the kernel window takes the input-channel lanes' place.
+                util(window, ic)
+            } else {
+                util(cin_g, ic)
+            };
+            let u_px = match node.op {
                 // A stride-s transposed conv is s*s sub-convolutions on the input grid.
-                Op::ConvTranspose(_) => (util(cin_g, ic), util(x[3], hw.mac.px)),
-                _ => (util(cin_g, ic), util(out_nchw[3], hw.mac.px)),
+                Op::ConvTranspose(_) => util(x[3], hw.mac.px),
+                _ => util(out_nchw[3], hw.mac.px),
             };
             mac_cycles(&mut w, u_ic, util(cout, hw.mac.oc), u_px);
             w.stride_h = a.strides[0].max(1);
@@ -275,12 +289,7 @@ pub fn node_work(hw: &HwProfile, graph: &Graph, node: &Node, bits: NodeBits) -> 
         Op::Gemm { .. } | Op::MatMul => {
             let k = x_shape.last().copied().unwrap_or(1);
             let n = out_shape.last().copied().unwrap_or(1);
-            let rows: usize = out_shape
-                .iter()
-                .rev()
-                .skip(1)
-                .product::<usize>()
-                .max(1);
+            let rows: usize = out_shape.iter().rev().skip(1).product::<usize>().max(1);
             mac_cycles(
                 &mut w,
                 util(k, hw.mac.ic),
@@ -327,7 +336,8 @@ pub fn node_work(hw: &HwProfile, graph: &Graph, node: &Node, bits: NodeBits) -> 
             w.kernel_h = as_nchw(&x_shape)[2].max(1);
             w.stride_h = w.kernel_h;
         }
-        Op::Identity | Op::Dropout | Op::Cast => {}
+        Op::Identity | Op::Dropout | Op::Cast => w.folded = true,
+        _ if is_view_reshape(graph, node) => w.folded = true,
         _ => {
             // Layout ops (Concat, Split, Slice, Reshape, Flatten, Transpose, Squeeze,
             // Unsqueeze, Pad, Resize, Gather): one pass through the layout unit.
@@ -344,6 +354,45 @@ pub fn node_work(hw: &HwProfile, graph: &Graph, node: &Node, bits: NodeBits) -> 
         }
     }
     w
+}
+
+/// True for Reshape / Flatten / Squeeze / Unsqueeze that keep the NCHW view of the tensor
+/// (only unit axes move, e.g. `[1, C, 1, 1] -> [1, C]`): no byte moves in any layout.
+pub fn is_view_reshape(graph: &Graph, node: &Node) -> bool {
+    matches!(
+        node.op,
+        Op::Reshape { .. } | Op::Flatten { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. }
+    ) && match (node.inputs.first(), node.outputs.first()) {
+        (Some(&i), Some(&o)) => as_nchw(graph.shape(i)) == as_nchw(graph.shape(o)),
+        _ => false,
+    }
+}
+
+/// Marks elementwise Add / Sub / Mul nodes that the conv feeding them executes in its output
+/// stage (the residual add of a bottleneck block): the node's producer is an NPU Conv or Gemm
+/// without a fused activation whose only reader is this node. Such a node keeps its DMA (it still
+/// reads the other operand) but loses its issue overhead and CFUNC pass.
+pub fn fuse_eltwise(graph: &Graph, works: &mut [Option<NodeWork>]) {
+    let producers = graph.producers();
+    let consumers = graph.consumers();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if !matches!(node.op, Op::Add | Op::Sub | Op::Mul) || works[i].is_none() {
+            continue;
+        }
+        let fusable = graph.dynamic_inputs(node).any(|v| {
+            producers[v.0].is_some_and(|p| {
+                let pn = &graph.nodes[p.0];
+                works[p.0].is_some()
+                    && matches!(pn.op.fused_activation(), Some(a) if a.is_none())
+                    && consumers[v.0].len() == 1
+                    && !graph.outputs.contains(&v)
+            })
+        });
+        if fusable && let Some(w) = works[i].as_mut() {
+            w.folded = true;
+            w.cfunc_cycles = 0.0;
+        }
+    }
 }
 
 /// Estimated CPU time (ms) of a CPU node: float operations over the CPU's sustained rate.

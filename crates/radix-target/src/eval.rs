@@ -3,12 +3,12 @@
 use radix_ir::{Graph, Node};
 use serde::{Deserialize, Serialize};
 
+use crate::TargetError;
 use crate::cost::{self, NodeBits, NodeWork};
 use crate::ops::Placement;
 use crate::platform::Platform;
 use crate::profile::{PlatformProfile, Target};
 use crate::tiling::{self, CompilerTiling, NodePlan, PlanInput};
-use crate::TargetError;
 
 /// One node's row of the evaluator report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,8 +130,17 @@ impl EvalReport {
         let _ = writeln!(
             s,
             "{:<40} {:>5} {:>10} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>4}",
-            "node", "type", "MACs", "util", "mac_ms", "rdma_ms", "wdma_ms", "getw_ms", "run_ms",
-            "sync_ms", "band"
+            "node",
+            "type",
+            "MACs",
+            "util",
+            "mac_ms",
+            "rdma_ms",
+            "wdma_ms",
+            "getw_ms",
+            "run_ms",
+            "sync_ms",
+            "band"
         );
         for n in &self.nodes {
             let _ = writeln!(
@@ -193,12 +202,11 @@ pub fn evaluate_on(
         .map_err(|e| TargetError::Graph(e.to_string()))?;
     let caps = target.capabilities();
     if graph.inputs.len() > caps.max_model_inputs {
-        return Err(TargetError::Graph(format!(
-            "{} accepts at most {} model inputs; the model has {}",
-            target.name(),
-            caps.max_model_inputs,
-            graph.inputs.len()
-        )));
+        return Err(TargetError::TooManyInputs {
+            platform: target.name(),
+            count: graph.inputs.len(),
+            max: caps.max_model_inputs,
+        });
     }
     let hw = target.hw();
     let mut placements = Vec::with_capacity(graph.nodes.len());
@@ -220,10 +228,12 @@ pub fn evaluate_on(
             });
         }
         let b = bits(node);
+        check_bits(target, b)?;
         placements.push(p);
         node_bits.push(b);
         works.push((p == Placement::Npu).then(|| cost::node_work(hw, graph, node, b)));
     }
+    cost::fuse_eltwise(graph, &mut works);
     let input = PlanInput {
         hw,
         graph,
@@ -283,6 +293,46 @@ pub fn evaluate_on(
         nodes,
         total,
     })
+}
+
+/// Rejects bitwidths the target cannot run, naming the option they come from.
+fn check_bits(target: &dyn Target, b: NodeBits) -> Result<(), TargetError> {
+    let caps = target.capabilities();
+    let bad = |option: &str, value: u8| -> Result<(), TargetError> {
+        let allowed: &[u8] = if option == "weight_bitwidth_mode" {
+            &[4, 8, 16]
+        } else {
+            &[8, 16]
+        };
+        if !allowed.contains(&value) {
+            return Err(TargetError::InvalidBitwidthValue {
+                option: option.into(),
+                value: format!("{value}-bit"),
+                allowed: allowed
+                    .iter()
+                    .map(|b| format!("int{b}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let ok = match value {
+            16 => caps.int16,
+            4 => caps.int4_weights,
+            _ => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(TargetError::UnsupportedBitwidth {
+                platform: target.name(),
+                option: option.into(),
+                value: format!("int{value}"),
+            })
+        }
+    };
+    bad("datapath_bitwidth_mode", b.in_bits)?;
+    bad("datapath_bitwidth_mode", b.out_bits)?;
+    bad("weight_bitwidth_mode", b.weight_bits)
 }
 
 fn fill_npu(

@@ -1,8 +1,8 @@
 //! Hardware profiles: the figures the IP evaluator's cost model runs on, kept as data.
 //!
-//! Every figure in a concrete profile (`profile.rs`) carries its source: [DOC] Kneron's public
-//! documentation, [USER] a user's evaluator report, [DERIVED] arithmetic on documented figures,
-//! [GUESS] an engineering assumption where nothing public exists, [FIT] calibrated against the
+//! Every figure in a concrete profile (`profile.rs`) carries its source: \[DOC\] Kneron's public
+//! documentation, \[USER\] a user's evaluator report, \[DERIVED\] arithmetic on documented figures,
+//! \[GUESS\] an engineering assumption where nothing public exists, \[FIT\] calibrated against the
 //! published simulated MobileNetV2 FPS. `EVALUATOR.md` explains each one.
 
 use serde::{Deserialize, Serialize};
@@ -56,8 +56,11 @@ pub struct HwProfile {
     /// int4-weight MAC throughput relative to int8 weights (1.0 where int4 only saves bytes).
     pub int4_rate: f64,
     /// Sustained fraction of the array's (utilisation-adjusted) peak that conv/Gemm layers
-    /// reach: pipeline fills, SRAM bank conflicts, partial-sum write-back. [FIT] per platform.
+    /// reach: pipeline fills, SRAM bank conflicts, partial-sum write-back. \[FIT\] per platform.
     pub mac_efficiency: f64,
+    /// Depthwise convolutions reduce over the kernel window on the input-channel lanes (a 3x3
+    /// window uses 9 of 16 lanes) instead of leaving all but one lane idle.
+    pub dw_window_on_ic: bool,
     /// Input-channel lanes the first layer packs when it reads the 4W4C8B model-input layout
     /// (4 channels of 4 pixels per SRAM entry), instead of `mac.ic`.
     pub first_layer_ic: u32,

@@ -47,13 +47,13 @@ pub enum TargetError {
     },
     #[error("{platform} does not support {value} for {option}")]
     UnsupportedBitwidth {
-        platform: Platform,
+        platform: String,
         option: String,
         value: String,
     },
     #[error("{platform} accepts at most {max} model inputs; the model has {count}")]
     TooManyInputs {
-        platform: Platform,
+        platform: String,
         count: usize,
         max: usize,
     },

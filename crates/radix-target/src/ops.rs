@@ -58,7 +58,7 @@ pub struct OpTable {
     pub cpu_ops: &'static [&'static str],
 }
 
-/// Ops every platform's NPU runs (the KL520 set). [DOC] kneron-facts "Operator support".
+/// Ops every platform's NPU runs (the KL520 set). \[DOC\] kneron-facts "Operator support".
 pub const NPU_BASE: &[&str] = &[
     "Conv",
     "Gemm",
@@ -152,10 +152,10 @@ pub const CPU_OPS: &[&str] = &[
     "Cast",
 ];
 
-/// Largest tensor rank the NPU handles. [DOC] "most ops rank <= 4".
+/// Largest tensor rank the NPU handles. \[DOC\] "most ops rank <= 4".
 pub const NPU_MAX_RANK: usize = 4;
 
-/// Largest constant pad per side. [DOC] "Pad constant 0, < 32, not on batch".
+/// Largest constant pad per side. \[DOC\] "Pad constant 0, < 32, not on batch".
 pub const NPU_MAX_PAD: usize = 31;
 
 impl OpTable {
@@ -172,19 +172,24 @@ impl OpTable {
 /// Whether the NPU can run `node`; `Err` carries the reason it cannot.
 pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), String> {
     let t = node.op.type_name();
+    if crate::cost::is_view_reshape(graph, node) {
+        // Only unit axes move: nothing to compute or copy, every NPU takes it.
+        return Ok(());
+    }
+    if matches!(node.op, Op::Div)
+        && node
+            .inputs
+            .get(1)
+            .is_some_and(|&v| graph.value(v).is_const())
+        && table.npu_lists("Mul")
+    {
+        // Division by a constant is a multiplication by its reciprocal.
+        return npu_rank_check(graph, node);
+    }
     if !table.npu_lists(t) {
         return Err(format!("{t} is not in the NPU operator table"));
     }
-    // Common: rank <= 4 for every activation tensor.
-    for v in graph.dynamic_inputs(node).chain(node.outputs.iter().copied()) {
-        let r = graph.shape(v).len();
-        if r > NPU_MAX_RANK {
-            return Err(format!(
-                "tensor `{}` has rank {r} > {NPU_MAX_RANK}",
-                graph.value(v).name
-            ));
-        }
-    }
+    npu_rank_check(graph, node)?;
     match &node.op {
         Op::Conv(a) => {
             let l = table.conv;
@@ -232,9 +237,8 @@ pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), Stri
             }
         }
         Op::Resize(a) => {
-            if table.resize_linear {
-                Ok(())
-            } else if a.mode == ResizeMode::Nearest && a.nearest == ResizeNearest::Floor {
+            let nearest_floor = a.mode == ResizeMode::Nearest && a.nearest == ResizeNearest::Floor;
+            if table.resize_linear || nearest_floor {
                 Ok(())
             } else {
                 Err("only nearest resize with floor rounding".into())
@@ -247,7 +251,10 @@ pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), Stri
             if pads.first().is_some_and(|&(a, b)| a + b > 0) {
                 return Err("padding on the batch axis".into());
             }
-            if pads.iter().any(|&(a, b)| a > NPU_MAX_PAD || b > NPU_MAX_PAD) {
+            if pads
+                .iter()
+                .any(|&(a, b)| a > NPU_MAX_PAD || b > NPU_MAX_PAD)
+            {
                 return Err(format!("pad >= {}", NPU_MAX_PAD + 1));
             }
             Ok(())
@@ -279,7 +286,11 @@ pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), Stri
             }
         }
         Op::MatMul => {
-            if node.inputs.get(1).is_some_and(|&v| graph.value(v).is_const()) {
+            if node
+                .inputs
+                .get(1)
+                .is_some_and(|&v| graph.value(v).is_const())
+            {
                 Ok(())
             } else {
                 Err("MatMul needs a constant B".into())
@@ -287,6 +298,23 @@ pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), Stri
         }
         _ => Ok(()),
     }
+}
+
+/// Common: rank <= 4 for every activation tensor.
+fn npu_rank_check(graph: &Graph, node: &Node) -> Result<(), String> {
+    for v in graph
+        .dynamic_inputs(node)
+        .chain(node.outputs.iter().copied())
+    {
+        let r = graph.shape(v).len();
+        if r > NPU_MAX_RANK {
+            return Err(format!(
+                "tensor `{}` has rank {r} > {NPU_MAX_RANK}",
+                graph.value(v).name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Where `node` runs under `table`: NPU when [`npu_check`] passes, else CPU when the CPU side

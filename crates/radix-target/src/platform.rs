@@ -59,7 +59,8 @@ impl Platform {
     /// (`datapath_bitwidth_mode`, `weight_bitwidth_mode`, `model_in_bitwidth_mode`,
     /// `model_out_bitwidth_mode`, `cpu_node_bitwidth_mode`). The error names both.
     pub fn check_bitwidth_request(self, option: &str, value: &str) -> Result<(), TargetError> {
-        self.capabilities().check_bitwidth_request(self, option, value)
+        self.capabilities()
+            .check_bitwidth_request(self, option, value)
     }
 }
 
@@ -177,17 +178,17 @@ pub fn allowed_values(option: &str) -> Option<&'static [BitwidthMode]> {
 /// What a platform can do (SPEC §4 table, kneron-facts "Platforms").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Capabilities {
-    /// int16 datapath and int16 weights. [DOC] not on 520.
+    /// int16 datapath and int16 weights. \[DOC\] not on 520.
     pub int16: bool,
-    /// int4 weights. [DOC] not on 720.
+    /// int4 weights. \[DOC\] not on 720.
     pub int4_weights: bool,
-    /// "mix light", "mix balance" and "mixbw". [DOC] not on 520.
+    /// "mix light", "mix balance" and "mixbw". \[DOC\] not on 520.
     pub mix_modes: bool,
     /// Non-power-of-two scale. SPEC §3: 520 is pure power of two (scale = 1).
     pub non_pow2_scale: bool,
-    /// Per-output-channel weight parameters. [SRC] 520 keeps a per-channel radix; all have it.
+    /// Per-output-channel weight parameters. \[SRC\] 520 keeps a per-channel radix; all have it.
     pub per_channel_weights: bool,
-    /// At most this many model inputs. [DOC] 5.
+    /// At most this many model inputs. \[DOC\] 5.
     pub max_model_inputs: usize,
 }
 
@@ -234,7 +235,7 @@ impl Capabilities {
             Ok(())
         } else {
             Err(TargetError::UnsupportedBitwidth {
-                platform,
+                platform: platform.to_string(),
                 option: option.into(),
                 value: mode.as_str().into(),
             })
@@ -245,7 +246,7 @@ impl Capabilities {
     pub fn check_model_inputs(&self, platform: Platform, n: usize) -> Result<(), TargetError> {
         if n > self.max_model_inputs {
             Err(TargetError::TooManyInputs {
-                platform,
+                platform: platform.to_string(),
                 count: n,
                 max: self.max_model_inputs,
             })

@@ -1,19 +1,19 @@
 //! The five platform profiles, as data, and the [`Target`] trait the rest of Radix programs
 //! against. Sources of every figure: see the field comments and `EVALUATOR.md`.
 //!
-//! Source tags: [DOC] Kneron documentation (toolchain manual / SDK docs in the public
-//! `kneron/document_center` repository); [USER] evaluator reports users published;
-//! [DATASHEET] Kneron product pages as quoted publicly; [DERIVED] arithmetic on the above;
-//! [GUESS] an assumption where nothing public exists; [FIT] calibrated to the published
+//! Source tags: \[DOC\] Kneron documentation (toolchain manual / SDK docs in the public
+//! `kneron/document_center` repository); \[USER\] evaluator reports users published;
+//! \[DATASHEET\] Kneron product pages as quoted publicly; \[DERIVED\] arithmetic on the above;
+//! \[GUESS\] an assumption where nothing public exists; \[FIT\] calibrated to the published
 //! simulated MobileNetV2 FPS (`docs/toolchain/appendix/performance.md`).
 
 use radix_ir::{Graph, Node};
 use serde::Serialize;
 
+use crate::TargetError;
 use crate::hw::{CpuProfile, FmLayout, HwProfile, MacArray};
 use crate::ops::{self, ConvLimits, OpTable, Placement};
 use crate::platform::{Capabilities, Platform};
-use crate::TargetError;
 
 /// Everything Radix knows about one platform (static data: serializable for reports).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -128,13 +128,13 @@ const NO_CONV_LIMITS: ConvLimits = ConvLimits {
     max_stride_h: None,
 };
 
-/// 16 channels per 128-bit SRAM entry: [DOC] 1W16C8B layout (KL720/630/730 data-layout pages).
+/// 16 channels per 128-bit SRAM entry: \[DOC\] 1W16C8B layout (KL720/630/730 data-layout pages).
 const LAYOUT_1W16C: FmLayout = FmLayout {
     c_align: 16,
     row_align_bytes: 1,
 };
 
-/// [DOC] 4W4C8B model-input layout (4 pixels x 4 channels per 16-byte entry, rows aligned to
+/// \[DOC\] 4W4C8B model-input layout (4 pixels x 4 channels per 16-byte entry, rows aligned to
 /// 16 bytes) on every platform.
 const LAYOUT_4W4C: FmLayout = FmLayout {
     c_align: 4,
@@ -149,6 +149,18 @@ const CAPS_FULL: Capabilities = Capabilities {
     per_channel_weights: true,
     max_model_inputs: 5,
 };
+
+/// Issue cost of one NPU node on the platforms where it was not fitted: \[GUESS\] about a
+/// microsecond of command fetch / setup / drain at the NPU clock.
+const OVERHEAD_GUESS: f64 = 1000.0;
+/// Extra issue cost of each additional row band. \[GUESS\]
+const BAND_OVERHEAD_GUESS: f64 = 200.0;
+/// Output rows the DMA streams per pipeline step of an untiled node. \[GUESS\] a small line
+/// buffer.
+const STRIPE_ROWS_GUESS: u32 = 4;
+/// CFUNC / PFUNC bytes per cycle. \[GUESS\] one 128-bit SRAM entry per cycle; the entry width is
+/// \[DOC\] (every documented NPU layout packs 16 bytes per entry).
+const UNIT_BYTES_PER_CYCLE: f64 = 16.0;
 
 /// KL520.
 pub static KL520: PlatformProfile = PlatformProfile {
@@ -178,43 +190,44 @@ pub static KL520: PlatformProfile = PlatformProfile {
         cpu_ops: ops::CPU_OPS,
     },
     hw: HwProfile {
-        // [DERIVED] 0.345 TOPS (Kneron: "345 GOPS") = 576 MACs x 2 x 300 MHz.
+        // [DERIVED] Kneron quotes the KL520 at 0.3 TOPS / 345 GOPS: 576 MACs x 2 x 300 MHz.
         clock_mhz: 300.0,
-        // [DERIVED] 576 MACs. Split [GUESS]: 16 input-channel lanes (reproduces Kneron's
-        // published "total theoretical convolution time" of MobileNetV2 on the 520, 3.816 ms,
-        // see EVALUATOR.md) x 36 output lanes.
+        // [DERIVED] 576 MACs. Split [FIT]: 16 input-channel lanes with depthwise convs on one
+        // lane reproduce Kneron's published "total theoretical convolution time" of MobileNetV2
+        // on the 520 (3.816 ms; ours 3.918 ms), 8 lanes would give 3.2 ms.
         mac: MacArray {
             ic: 16,
             oc: 36,
             px: 1,
         },
-        // No int16 on the 520; kept for completeness.
+        // No int16 on the 520; kept for completeness. [GUESS]
         mac16_rate: 0.5,
-        // [DATASHEET] 0.3 TOPS quoted without an int4 figure: int4 only saves bytes.
+        // [GUESS] quoted without an int4 figure: int4 weights only save bytes.
         int4_rate: 1.0,
-        // [FIT]
-        mac_efficiency: 0.30,
-        first_layer_ic: 16,
-        // [GUESS]
-        node_overhead_cycles: 1000.0,
-        band_overhead_cycles: 200.0,
+        // [FIT] to 54.18 fps on MobileNetV2.
+        mac_efficiency: 0.325,
+        // [FIT] see `mac`: depthwise convs leave 15 of 16 input lanes idle.
+        dw_window_on_ic: false,
+        // [DOC] 4W4C8B input layout: the first conv reads 4 channels x 4 pixels per entry.
+        first_layer_ic: 4,
+        node_overhead_cycles: OVERHEAD_GUESS,
+        band_overhead_cycles: BAND_OVERHEAD_GUESS,
         // [USER] 520 SRAM 512 KiB.
         sram_bytes: 512 * 1024,
-        // [USER] evaluator reports: RDMA/WDMA/weight 0.8 GB/s.
+        // [USER] evaluator reports: RDMA / WDMA / weight 0.8 GB/s.
         rdma_gbps: 0.8,
         wdma_gbps: 0.8,
         getw_gbps: 0.8,
-        stripe_rows: 4,
-        // [GUESS] one 128-bit SRAM entry per cycle.
-        cfunc_bytes_per_cycle: 16.0,
-        pfunc_bytes_per_cycle: 16.0,
+        stripe_rows: STRIPE_ROWS_GUESS,
+        cfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
+        pfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
         // [DOC] 520 output layout 16W1C8B: one channel per row, rows aligned to 16 bytes.
         layout: FmLayout {
             c_align: 1,
             row_align_bytes: 16,
         },
         input_layout: LAYOUT_4W4C,
-        // [DOC] KL520: two Cortex-M4 cores (SCPU/NCPU). Throughput [GUESS].
+        // [DOC] two Cortex-M4 cores (SCPU / NCPU); sustained float rate [GUESS].
         cpu: CpuProfile {
             core: "Cortex-M4 (NCPU)",
             flops_per_us: 50.0,
@@ -242,30 +255,38 @@ pub static KL720: PlatformProfile = PlatformProfile {
     hw: HwProfile {
         // [DOC] KL720 SDK: NPU_MHZ 700 (200-700 configurable).
         clock_mhz: 700.0,
-        // [DERIVED] 1.4 TOPS / (2 x 700 MHz) = 1000 -> 1024 MACs. Split [GUESS].
+        // [DERIVED] 1.4 TOPS / (2 x 700 MHz) = 1000 -> 1024 MACs. Split [GUESS] 16 x 16 x 4.
         mac: MacArray {
             ic: 16,
             oc: 16,
             px: 4,
         },
+        // [GUESS] a 16-bit operand halves the rate.
         mac16_rate: 0.5,
+        // [DOC] no int4 on the 720.
         int4_rate: 1.0,
-        mac_efficiency: 0.5,
-        first_layer_ic: 16,
-        node_overhead_cycles: 1000.0,
-        band_overhead_cycles: 200.0,
+        // [FIT] to 683.1 fps on MobileNetV2.
+        mac_efficiency: 0.475,
+        // [FIT] inferred: the published 720 runs MobileNetV2 1.58x faster than MobileNetV1,
+        // which a one-lane depthwise conv cannot reproduce.
+        dw_window_on_ic: true,
+        first_layer_ic: 4,
+        node_overhead_cycles: OVERHEAD_GUESS,
+        band_overhead_cycles: BAND_OVERHEAD_GUESS,
         // [GUESS]
         sram_bytes: 1024 * 1024,
-        // [GUESS] from [DOC] DDR 533 MHz, 32-bit: 4.26 GB/s.
-        rdma_gbps: 4.0,
-        wdma_gbps: 4.0,
-        getw_gbps: 4.0,
-        stripe_rows: 4,
-        cfunc_bytes_per_cycle: 16.0,
-        pfunc_bytes_per_cycle: 16.0,
+        // [GUESS] the evaluator defaults documented for the 530 (8 GB/s) and reported for the
+        // 730. The chip's DDR runs at 533 MHz [DOC] (4.3 GB/s if 32-bit); at 4 GB/s no
+        // efficiency <= 1 reaches the published MobileNetV2 figure.
+        rdma_gbps: 8.0,
+        wdma_gbps: 8.0,
+        getw_gbps: 8.0,
+        stripe_rows: STRIPE_ROWS_GUESS,
+        cfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
+        pfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
         layout: LAYOUT_1W16C,
         input_layout: LAYOUT_4W4C,
-        // [DOC] KL720 SDK: Tensilica DSP 500 MHz next to the Cortex-M4 SCPU. [GUESS] rate.
+        // [DOC] KL720 SDK: Vision DSP at 500 MHz next to the Cortex-M4 SCPU. Rate [GUESS].
         cpu: CpuProfile {
             core: "Cortex-M4 + Vision DSP",
             flops_per_us: 500.0,
@@ -286,9 +307,9 @@ pub static KL530: PlatformProfile = PlatformProfile {
         cpu_ops: ops::CPU_OPS,
     },
     hw: HwProfile {
-        // [DOC] evaluator configuration printed for platform 530: Frequency = 500 Mhz.
+        // [DOC] evaluator configuration printed for platform 530: "Frequency = 500 Mhz".
         clock_mhz: 500.0,
-        // [DOC] MAC# = 512. Split [GUESS].
+        // [DOC] "MAC# = 512". Split [GUESS] 16 x 16 x 2.
         mac: MacArray {
             ic: 16,
             oc: 16,
@@ -297,20 +318,25 @@ pub static KL530: PlatformProfile = PlatformProfile {
         mac16_rate: 0.5,
         // [DATASHEET] 1 TOPS int4 = 2 x the 0.512 TOPS int8 of 512 MACs at 500 MHz.
         int4_rate: 2.0,
-        mac_efficiency: 0.5,
-        first_layer_ic: 16,
-        node_overhead_cycles: 1000.0,
-        band_overhead_cycles: 200.0,
+        // [FIT] with `node_overhead_cycles`, least squares on MobileNetV2 / V1 / ResNet-50.
+        mac_efficiency: 0.675,
+        dw_window_on_ic: true,
+        first_layer_ic: 4,
+        // [FIT]
+        node_overhead_cycles: 5000.0,
+        band_overhead_cycles: BAND_OVERHEAD_GUESS,
+        // [GUESS]
         sram_bytes: 1024 * 1024,
-        // [DOC] RDMA/WDMA/GETW_bandwidth_GBPs = 8 GB/s.
+        // [DOC] "RDMA/WDMA/GETW_bandwidth_GBPs = 8 GB/s".
         rdma_gbps: 8.0,
         wdma_gbps: 8.0,
         getw_gbps: 8.0,
-        stripe_rows: 4,
-        cfunc_bytes_per_cycle: 16.0,
-        pfunc_bytes_per_cycle: 16.0,
+        stripe_rows: STRIPE_ROWS_GUESS,
+        cfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
+        pfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
         layout: LAYOUT_1W16C,
         input_layout: LAYOUT_4W4C,
+        // [GUESS]
         cpu: CpuProfile {
             core: "Cortex-M4",
             flops_per_us: 100.0,
@@ -331,6 +357,8 @@ pub static KL630: PlatformProfile = PlatformProfile {
         cpu_ops: ops::CPU_OPS,
     },
     hw: HwProfile {
+        // [DERIVED] Kneron quotes 0.5 TOPS int8 / 1 TOPS int4, the 530's figures: same array
+        // and clock assumed.
         clock_mhz: 500.0,
         mac: MacArray {
             ic: 16,
@@ -339,19 +367,28 @@ pub static KL630: PlatformProfile = PlatformProfile {
         },
         mac16_rate: 0.5,
         int4_rate: 2.0,
-        mac_efficiency: 0.35,
-        first_layer_ic: 16,
-        node_overhead_cycles: 1000.0,
-        band_overhead_cycles: 200.0,
+        // [FIT] with `node_overhead_cycles`. Lower than the 530's although the nominal array is
+        // the same: the published 630 simulations are ~0.65x the 530's on compute-bound
+        // networks (a lower clock or a narrower datapath we cannot identify).
+        mac_efficiency: 0.45,
+        dw_window_on_ic: true,
+        first_layer_ic: 4,
+        // [FIT]
+        node_overhead_cycles: 12000.0,
+        band_overhead_cycles: BAND_OVERHEAD_GUESS,
+        // [GUESS] larger than the 530's: the published 630 beats the 530 on the
+        // feature-map-heavy networks (Tiny YOLOv3, UNet) while losing on the others.
         sram_bytes: 2 * 1024 * 1024,
+        // [GUESS] as the 530.
         rdma_gbps: 8.0,
         wdma_gbps: 8.0,
         getw_gbps: 8.0,
-        stripe_rows: 4,
-        cfunc_bytes_per_cycle: 16.0,
-        pfunc_bytes_per_cycle: 16.0,
+        stripe_rows: STRIPE_ROWS_GUESS,
+        cfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
+        pfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
         layout: LAYOUT_1W16C,
         input_layout: LAYOUT_4W4C,
+        // [GUESS]
         cpu: CpuProfile {
             core: "Cortex-A5",
             flops_per_us: 500.0,
@@ -372,6 +409,8 @@ pub static KL730: PlatformProfile = PlatformProfile {
         cpu_ops: ops::CPU_OPS,
     },
     hw: HwProfile {
+        // [DATASHEET] "up to 3.6 eTOPS @ int8 / 7.2 eTOPS @ int4" = 2048 MACs x 2 x 880 MHz
+        // [DERIVED]; the clock / array split is a [GUESS].
         clock_mhz: 880.0,
         mac: MacArray {
             ic: 16,
@@ -379,21 +418,27 @@ pub static KL730: PlatformProfile = PlatformProfile {
             px: 4,
         },
         mac16_rate: 0.5,
+        // [DATASHEET] int4 = 2 x int8.
         int4_rate: 2.0,
-        mac_efficiency: 0.3,
-        first_layer_ic: 16,
-        node_overhead_cycles: 1000.0,
-        band_overhead_cycles: 200.0,
+        // [FIT] to 812.5 fps on MobileNetV2. Low: "eTOPS" are "equivalent" TOPS, so the
+        // physical array is likely smaller or slower than 3.6 TOPS suggests.
+        mac_efficiency: 0.30,
+        dw_window_on_ic: true,
+        first_layer_ic: 4,
+        node_overhead_cycles: OVERHEAD_GUESS,
+        band_overhead_cycles: BAND_OVERHEAD_GUESS,
+        // [GUESS]
         sram_bytes: 2 * 1024 * 1024,
         // [USER] 730 evaluator: RDMA 8, WDMA 8, weight 4.5 GB/s.
         rdma_gbps: 8.0,
         wdma_gbps: 8.0,
         getw_gbps: 4.5,
-        stripe_rows: 4,
-        cfunc_bytes_per_cycle: 16.0,
-        pfunc_bytes_per_cycle: 16.0,
+        stripe_rows: STRIPE_ROWS_GUESS,
+        cfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
+        pfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
         layout: LAYOUT_1W16C,
         input_layout: LAYOUT_4W4C,
+        // [DATASHEET] quad Cortex-A55. Rate [GUESS].
         cpu: CpuProfile {
             core: "Cortex-A55 x4",
             flops_per_us: 4000.0,

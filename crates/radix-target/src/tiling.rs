@@ -24,10 +24,10 @@ use std::str::FromStr;
 use radix_ir::{Graph, Op, ValueId};
 use serde::{Deserialize, Serialize};
 
+use crate::TargetError;
 use crate::cost::NodeWork;
 use crate::hw::HwProfile;
 use crate::ops::Placement;
-use crate::TargetError;
 
 /// The `compiler_tiling` analysis option.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,8 +102,8 @@ pub struct NodeTiming {
     pub overhead_ms: f64,
     /// Everything added up, no overlap.
     pub runtime_ms: f64,
-    /// With overlap: compute, RDMA, WDMA and weight loading run concurrently, pipelined over
-    /// bands / stripes; the first stripe's read and the last stripe's write do not overlap.
+    /// With overlap: read, compute and write are pipelined over bands / stripes (the first
+    /// stripe's read and the last stripe's write do not overlap); weight loading overlaps all.
     pub sync_ms: f64,
 }
 
@@ -115,14 +115,21 @@ pub fn node_timing(hw: &HwProfile, work: &NodeWork, plan: &NodePlan) -> NodeTimi
     let rdma_ms = HwProfile::dma_ms(plan.rdma_bytes, hw.rdma_gbps);
     let wdma_ms = HwProfile::dma_ms(plan.wdma_bytes, hw.wdma_gbps);
     let getw_ms = HwProfile::dma_ms(plan.weight_load_bytes, hw.getw_gbps);
-    let overhead_ms = hw.cycles_to_ms(
-        hw.node_overhead_cycles + hw.band_overhead_cycles * plan.bands.saturating_sub(1) as f64,
-    );
+    let overhead_ms = if work.folded {
+        0.0
+    } else {
+        hw.cycles_to_ms(
+            hw.node_overhead_cycles + hw.band_overhead_cycles * plan.bands.saturating_sub(1) as f64,
+        )
+    };
     let compute = mac_ms + cfunc_ms + pfunc_ms;
     let stripes = (work.out_rows as u64).div_ceil(hw.stripe_rows.max(1) as u64);
-    let steps = stripes.max(plan.bands as u64).max(1) as f64;
-    let steady = compute.max(rdma_ms).max(wdma_ms).max(getw_ms);
-    let sync_ms = steady + (rdma_ms + wdma_ms) / steps + overhead_ms;
+    let n = stripes.max(plan.bands as u64).max(1) as f64;
+    // Three-stage pipeline (read, compute, write) over n steps: the first step's read and the
+    // last step's write stick out; weights were prefetched during the previous node.
+    let pipe =
+        (rdma_ms + compute + wdma_ms) / n + (n - 1.0) / n * compute.max(rdma_ms).max(wdma_ms);
+    let sync_ms = pipe.max(getw_ms) + overhead_ms;
     NodeTiming {
         mac_ms,
         cfunc_ms,
@@ -213,16 +220,13 @@ fn default_bands(work: &NodeWork, stream_in: u64, out: u64, band_budget: u64) ->
     let rows = work.out_rows.max(1) as u64;
     let out_row = out.div_ceil(rows);
     // Input rows per output row is the stride; the halo is what a window needs beyond it.
-    let in_rows_total = ((rows - 1) * work.stride_h as u64 + work.kernel_h as u64).max(1);
-    let in_row = stream_in.div_ceil(in_rows_total);
+    let in_row = stream_in.div_ceil(work.in_rows.max(1) as u64);
     let halo_rows = work.kernel_h.saturating_sub(work.stride_h) as u64;
     let per_row = out_row + work.stride_h as u64 * in_row;
     let avail = band_budget.saturating_sub(halo_rows * in_row);
-    let h = if per_row == 0 {
-        rows
-    } else {
-        (avail / per_row).clamp(1, rows)
-    };
+    let h = avail
+        .checked_div(per_row)
+        .map_or(rows, |h| h.clamp(1, rows));
     let bands = rows.div_ceil(h);
     (bands as u32, halo_rows * in_row)
 }
@@ -237,11 +241,19 @@ pub(crate) fn plan_default(input: &PlanInput<'_>) -> Plan {
     // Resident tensors in insertion order.
     let mut live: Vec<(ValueId, u64)> = Vec::new();
     let mut nodes: Vec<Option<NodePlan>> = vec![None; g.nodes.len()];
+    // Tensors with a copy in DDR (evicting them is free).
+    let mut in_ddr = vec![false; g.values.len()];
+    for &v in &g.inputs {
+        in_ddr[v.0] = true;
+    }
 
     for (i, node) in g.nodes.iter().enumerate() {
         let Some(work) = &input.works[i] else {
             // CPU node: inputs were spilled by their producers, outputs go to DDR.
             release(&mut live, &mut remaining, node.inputs.iter().copied());
+            for &o in &node.outputs {
+                in_ddr[o.0] = true;
+            }
             continue;
         };
         let is_input = |v: ValueId| work.in_bytes.iter().any(|x| x.0 == v);
@@ -255,8 +267,11 @@ pub(crate) fn plan_default(input: &PlanInput<'_>) -> Plan {
             let Some(pos) = live.iter().position(|x| !is_input(x.0)) else {
                 break;
             };
-            let (_, b) = live.remove(pos);
-            wdma += b;
+            let (v, b) = live.remove(pos);
+            if !in_ddr[v.0] {
+                wdma += b;
+                in_ddr[v.0] = true;
+            }
         }
         let resident_in: u64 = work
             .in_bytes
@@ -278,19 +293,28 @@ pub(crate) fn plan_default(input: &PlanInput<'_>) -> Plan {
             for &(o, b) in &work.out_bytes {
                 if spill[o.0] {
                     p.wdma_bytes += b;
+                    in_ddr[o.0] = true;
                 } else {
                     live.push((o, b));
                 }
             }
             p
         } else {
-            let avail = budget.saturating_sub(live_other(&live) + resident_in).max(budget / 4);
+            let avail = budget
+                .saturating_sub(live_other(&live) + resident_in)
+                .max(budget / 4);
             let (wchunks, fm_avail) = if work.weight_bytes <= avail / 2 {
                 (1, avail - work.weight_bytes)
             } else {
-                (work.weight_bytes.div_ceil((avail / 4).max(1)), avail - avail / 4)
+                (
+                    work.weight_bytes.div_ceil((avail / 4).max(1)),
+                    avail - avail / 4,
+                )
             };
             let (bands, halo_bytes) = default_bands(work, ddr_in, out, fm_avail / 2);
+            for &(o, _) in &work.out_bytes {
+                in_ddr[o.0] = true;
+            }
             let reread = if ddr_in > 0 {
                 (bands as u64 - 1) * halo_bytes
             } else {
@@ -304,8 +328,17 @@ pub(crate) fn plan_default(input: &PlanInput<'_>) -> Plan {
                 group: i,
             }
         };
+        let whole = plan.bands == 1;
         nodes[i] = Some(plan);
         release(&mut live, &mut remaining, node.inputs.iter().copied());
+        if whole {
+            // Inputs this node loaded whole stay in SRAM for their later readers.
+            for &(v, b) in &work.in_bytes {
+                if remaining[v.0] > 0 && !spill[v.0] && !live.iter().any(|l| l.0 == v) {
+                    live.push((v, b));
+                }
+            }
+        }
     }
     Plan {
         tiling: CompilerTiling::Default,
@@ -473,7 +506,10 @@ fn plan_default_isolated(input: &PlanInput<'_>, _spill: &[bool]) -> Vec<NodePlan
                 let (wchunks, fm_avail) = if work.weight_bytes <= avail / 2 {
                     (1, avail - work.weight_bytes)
                 } else {
-                    (work.weight_bytes.div_ceil((avail / 4).max(1)), avail - avail / 4)
+                    (
+                        work.weight_bytes.div_ceil((avail / 4).max(1)),
+                        avail - avail / 4,
+                    )
                 };
                 let (bands, halo_bytes) = default_bands(work, ddr_in, out, fm_avail / 2);
                 NodePlan {

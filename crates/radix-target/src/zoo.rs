@@ -9,6 +9,8 @@ use ndarray::{ArrayD, IxDyn};
 use radix_ir::op::PoolAttrs;
 use radix_ir::{Activation, ConvAttrs, Graph, Node, Op, ValueId, shape};
 
+use crate::TargetError;
+
 /// A small graph builder.
 pub struct Builder {
     g: Graph,
@@ -32,12 +34,16 @@ impl Builder {
         format!("{op}_{}", self.count)
     }
 
-    /// Adds a node; output shapes come from shape inference. Panics only on a malformed
-    /// reference graph (a programming error in this module, never user data).
-    pub fn node(&mut self, op: Op, inputs: Vec<ValueId>) -> ValueId {
+    /// Adds a node; output shapes come from shape inference. Fails when the shapes do not
+    /// infer (wrong channel counts, bad attributes).
+    pub fn try_node(&mut self, op: Op, inputs: Vec<ValueId>) -> Result<ValueId, TargetError> {
         let name = self.fresh(op.type_name());
         let shapes: Vec<&[usize]> = inputs.iter().map(|&v| self.g.shape(v)).collect();
-        let outs = shape::infer(&op, &shapes).unwrap_or_else(|e| panic!("zoo graph {name}: {e}"));
+        let outs = shape::infer(&op, &shapes).map_err(|msg| TargetError::Node {
+            node: name.clone(),
+            op: op.type_name().into(),
+            msg,
+        })?;
         let ids: Vec<ValueId> = outs
             .into_iter()
             .enumerate()
@@ -47,14 +53,30 @@ impl Builder {
             Some(a) if !a.is_none() => vec![name.clone(), format!("{name}_{}", a.name())],
             _ => vec![name.clone()],
         };
+        let first = ids.first().copied().ok_or_else(|| TargetError::Node {
+            node: name.clone(),
+            op: op.type_name().into(),
+            msg: "has no output".into(),
+        })?;
         self.g.nodes.push(Node {
             name,
             op,
             inputs,
-            outputs: ids.clone(),
+            outputs: ids,
             origin,
         });
-        ids[0]
+        Ok(first)
+    }
+
+    /// [`Builder::try_node`] for graphs known to be well formed (the reference networks).
+    ///
+    /// # Panics
+    /// When the shapes do not infer: a bug in the calling code, never a property of user data.
+    pub fn node(&mut self, op: Op, inputs: Vec<ValueId>) -> ValueId {
+        match self.try_node(op, inputs) {
+            Ok(v) => v,
+            Err(e) => panic!("reference graph: {e}"),
+        }
     }
 
     fn zeros(&mut self, what: &str, shape: &[usize]) -> ValueId {
@@ -63,6 +85,7 @@ impl Builder {
     }
 
     /// Conv with square kernel `k`, `stride`, symmetric `pad`, `group`, bias and `act`.
+    /// Panics like [`Builder::node`] when `group` does not divide the channels.
     #[allow(clippy::too_many_arguments)]
     pub fn conv(
         &mut self,

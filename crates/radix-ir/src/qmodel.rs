@@ -1,0 +1,277 @@
+//! The quantized model: the float graph plus, for every tensor, its fixed-point parameters and,
+//! for every node, the integer kernel parameters the simulators execute.
+//!
+//! All integer semantics (number format, rounding, saturation, requantization) are defined here,
+//! once, and documented in `docs/FIXED_POINT.md`. Simulators call these primitives; they never
+//! touch floats on the fixed-point path. Float appears only when *building* parameters
+//! (quantization time) and at the model boundary (quantize inputs, dequantize outputs), and in
+//! nodes placed on the CPU, which run in float between a dequantize and a quantize.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Graph, ValueId};
+
+/// Fixed-point parameters of a tensor: `real = q / (scale * 2^radix)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QParams {
+    pub bits: u8,
+    pub radix: i32,
+    /// In [1, 2); exactly 1 on platforms without scale (KL520).
+    pub scale: f32,
+}
+
+impl QParams {
+    /// Parameters covering `absmax` at `bits` (SPEC §3). `pow2` forces scale = 1.
+    pub fn from_absmax(absmax: f32, bits: u8, pow2: bool) -> QParams {
+        let absmax = if absmax.is_finite() && absmax > 0.0 { absmax as f64 } else { 1.0 };
+        let qmax = qmax(bits) as f64;
+        let mut radix = (bits as i32 - 1) - absmax.log2().ceil() as i32;
+        if pow2 {
+            return QParams { bits, radix, scale: 1.0 };
+        }
+        let mut scale = qmax / (absmax * 2f64.powi(radix));
+        // An exact power of two gives scale just below 1: take one more radix bit instead.
+        while scale < 1.0 {
+            radix -= 1;
+            scale *= 2.0;
+        }
+        while scale >= 2.0 {
+            radix += 1;
+            scale /= 2.0;
+        }
+        QParams { bits, radix, scale: scale as f32 }
+    }
+
+    /// `scale * 2^radix`: the number of integer steps per unit of real value.
+    pub fn multiplier(&self) -> f64 {
+        self.scale as f64 * 2f64.powi(self.radix)
+    }
+    pub fn qmin(&self) -> i32 {
+        qmin(self.bits)
+    }
+    pub fn qmax(&self) -> i32 {
+        qmax(self.bits)
+    }
+    /// Float to fixed: round half away from zero, then saturate.
+    pub fn quantize(&self, x: f32) -> i32 {
+        let v = (x as f64 * self.multiplier()).round(); // f64::round is half away from zero
+        if v.is_nan() {
+            return 0;
+        }
+        v.clamp(self.qmin() as f64, self.qmax() as f64) as i32
+    }
+    pub fn dequantize(&self, q: i32) -> f32 {
+        (q as f64 / self.multiplier()) as f32
+    }
+    /// Largest real value representable.
+    pub fn range(&self) -> f32 {
+        (self.qmax() as f64 / self.multiplier()) as f32
+    }
+}
+
+pub fn qmax(bits: u8) -> i32 {
+    (1i32 << (bits - 1)) - 1
+}
+/// Symmetric: the most negative code is not used, so negation never overflows.
+pub fn qmin(bits: u8) -> i32 {
+    -qmax(bits)
+}
+
+/// Saturates to a bitwidth's symmetric range.
+#[inline]
+pub fn saturate(v: i64, bits: u8) -> i32 {
+    let m = qmax(bits) as i64;
+    v.clamp(-m, m) as i32
+}
+
+/// `v / 2^shift` rounded half away from zero (`shift >= 0`); `shift < 0` multiplies by
+/// `2^-shift`, saturating at the i64 range.
+#[inline]
+pub fn round_shift(v: i64, shift: i32) -> i64 {
+    if shift <= 0 {
+        let s = (-shift).min(62) as u32;
+        return v.saturating_mul(1i64 << s);
+    }
+    if shift >= 63 {
+        return 0;
+    }
+    let half = 1i64 << (shift - 1);
+    if v >= 0 { (v + half) >> shift } else { -((-v + half) >> shift) }
+}
+
+/// An integer multiplier `mult / 2^shift` approximating a positive real factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requant {
+    pub mult: i32,
+    pub shift: i32,
+}
+
+/// Mantissa width of requantization multipliers: `mult` lies in [2^14, 2^15).
+pub const REQUANT_BITS: i32 = 15;
+
+impl Requant {
+    /// The closest `mult / 2^shift` to `factor` with a 15-bit mantissa. Negative factors
+    /// (PRelu slopes) give a negative `mult`; zero and non-finite factors give 0.
+    pub fn from_factor(factor: f64) -> Requant {
+        if factor < 0.0 {
+            let r = Requant::from_factor(-factor);
+            return Requant { mult: -r.mult, shift: r.shift };
+        }
+        if !(factor.is_finite() && factor > 0.0) {
+            return Requant { mult: 0, shift: 0 };
+        }
+        let e = factor.log2().floor() as i32; // factor = f * 2^e, f in [1, 2)
+        let mut shift = REQUANT_BITS - 1 - e;
+        let mut mult = (factor * 2f64.powi(shift)).round() as i64;
+        if mult >= 1 << REQUANT_BITS {
+            mult >>= 1;
+            shift -= 1;
+        }
+        if shift > 62 {
+            return Requant { mult: 0, shift: 0 };
+        }
+        Requant { mult: mult as i32, shift }
+    }
+    /// `round(v * mult / 2^shift)`, half away from zero.
+    #[inline]
+    pub fn apply(&self, v: i64) -> i64 {
+        round_shift(v.saturating_mul(self.mult as i64), self.shift)
+    }
+    pub fn factor(&self) -> f64 {
+        self.mult as f64 * 2f64.powi(-self.shift)
+    }
+}
+
+/// Two inputs brought to a common scale and added: `round((a*ma + b*mb) / 2^shift)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddRequant {
+    pub ma: i32,
+    pub mb: i32,
+    pub shift: i32,
+}
+
+impl AddRequant {
+    /// Factors for `y = fa*a + fb*b` (`fb` negative for Sub), sharing one shift chosen so the
+    /// larger mantissa fits 15 bits.
+    pub fn from_factors(fa: f64, fb: f64) -> AddRequant {
+        let big = fa.abs().max(fb.abs());
+        if !(big.is_finite() && big > 0.0) {
+            return AddRequant { ma: 0, mb: 0, shift: 0 };
+        }
+        let e = big.log2().floor() as i32;
+        let mut shift = (REQUANT_BITS - 1 - e).min(62);
+        let mut ma = (fa * 2f64.powi(shift)).round() as i64;
+        let mut mb = (fb * 2f64.powi(shift)).round() as i64;
+        if ma.abs() >= 1 << REQUANT_BITS || mb.abs() >= 1 << REQUANT_BITS {
+            ma = (fa * 2f64.powi(shift - 1)).round() as i64;
+            mb = (fb * 2f64.powi(shift - 1)).round() as i64;
+            shift -= 1;
+        }
+        AddRequant { ma: ma as i32, mb: mb as i32, shift }
+    }
+    #[inline]
+    pub fn apply(&self, a: i64, b: i64) -> i64 {
+        round_shift(a * self.ma as i64 + b * self.mb as i64, self.shift)
+    }
+}
+
+/// Bilinear / nearest resampling plan along one axis: for every output index, two source
+/// indices and their integer weights (summing to `1 << RESIZE_FRAC_BITS`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AxisPlan {
+    pub i0: Vec<u32>,
+    pub i1: Vec<u32>,
+    pub w0: Vec<i32>,
+    pub w1: Vec<i32>,
+}
+
+pub const RESIZE_FRAC_BITS: i32 = 10;
+
+/// Integer kernel parameters of one node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum QKernel {
+    /// Conv, ConvTranspose and Gemm. `acc = Σ x·w + bias[c]` (i64 semantics), then
+    /// `y = sat(requant[c].apply(acc))` (negative acc uses `requant_neg` for LeakyRelu), then the
+    /// activation clamp `[act_min, act_max]`.
+    Mac {
+        /// Quantized weights in the float weight's layout.
+        weights: Vec<i32>,
+        weight_params: Vec<QParams>,
+        bias: Vec<i64>,
+        requant: Vec<Requant>,
+        requant_neg: Option<Vec<Requant>>,
+        act_min: i32,
+        act_max: i32,
+    },
+    /// Add / Sub of two tensors (broadcast), either possibly constant (see `QuantModel::consts`).
+    Add { rq: AddRequant },
+    /// Mul (and Div by a constant, folded into the constant): `y = sat(requant.apply(a*b))`.
+    Mul { requant: Requant },
+    /// Any unary elementwise op: `y = table[q - qmin(in)]`.
+    Lut { table: Vec<i32> },
+    /// `y = q >= 0 ? pos(q) : neg[c](q)` per channel c (axis 1).
+    PRelu { pos: Requant, neg: Vec<Requant> },
+    /// Max pooling, Relu/Clip on the same scale, layout ops: the integers pass through
+    /// (pad cells take `pad_value`).
+    PassThrough { pad_value: i32 },
+    /// Average pooling: `y = sat(requant[count].apply(Σ window))`, indexed by the number of cells
+    /// the divisor counts.
+    AvgPool { requant: Vec<Requant> },
+    /// Global average pooling: `y = sat(requant.apply(Σ plane))`.
+    GlobalAvg { requant: Requant },
+    /// Concat: input i is rescaled with `requant[i]` (None: same parameters, copied).
+    Concat { requant: Vec<Option<Requant>> },
+    /// Resize: per-axis plans; `y = sat(requant.apply(Σ wy·wx·q))` (nearest: one weight 1<<FRAC).
+    Resize { rows: AxisPlan, cols: AxisPlan, requant: Requant },
+    /// MatMul of two tensors: `y = sat(requant.apply(Σ a·b))`.
+    MatMul { requant: Requant },
+    /// Runs in float on the CPU: dequantize inputs, float op, quantize the output.
+    Cpu,
+}
+
+/// Where a node runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Placement {
+    Npu,
+    Cpu,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QNode {
+    pub placement: Placement,
+    pub kernel: QKernel,
+}
+
+/// A quantized constant input (elementwise operands such as Add's bias tensor or PRelu slopes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QConst {
+    pub params: QParams,
+    pub data: Vec<i32>,
+}
+
+/// A quantized model, ready for the simulators and the BIE container.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QuantModel {
+    /// The optimized float graph (structure, shapes, names, origins; float weights for CPU nodes).
+    pub graph: Graph,
+    pub platform: u32,
+    /// Fixed-point parameters of every non-constant tensor, indexed by `ValueId`.
+    pub tensors: Vec<Option<QParams>>,
+    /// Quantized constants used directly by integer kernels, indexed by `ValueId`.
+    pub consts: Vec<Option<QConst>>,
+    /// One entry per graph node, same order.
+    pub nodes: Vec<QNode>,
+}
+
+impl QuantModel {
+    pub fn params(&self, v: ValueId) -> Option<QParams> {
+        self.tensors.get(v.0).copied().flatten()
+    }
+}
+
+/// An integer tensor as the simulators hold it (int4/8/16 codes widened to i32), row-major.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<i32>,
+}

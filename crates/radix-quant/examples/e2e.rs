@@ -1,0 +1,44 @@
+//! Quick end-to-end check: `cargo run --release -p radix-quant --example e2e -- 720 8`.
+use ndarray::{Array4, ArrayD, Axis, IxDyn};
+use radix_quant::*;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let platform: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(720);
+    let bits: u8 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let mut g = radix_onnx::import_path(&root.join("models/mobilenetv2.onnx")).unwrap();
+    radix_ir::passes::optimize(&mut g).unwrap();
+    prepare(&mut g);
+    let raw: ndarray::Array4<u8> = ndarray_npy::read_npy(root.join("images/photos_224_uint8_nhwc.npy")).unwrap();
+    let mean = [0.485f32, 0.456, 0.406];
+    let std = [0.229f32, 0.224, 0.225];
+    let mut items = Vec::new();
+    for img in raw.axis_iter(Axis(0)) {
+        let a = Array4::from_shape_fn((1, 3, 224, 224), |(_, c, y, x)| (img[[y, x, c]] as f32 / 255.0 - mean[c]) / std[c]);
+        items.push(vec![a.into_dyn()]);
+    }
+    let t = std::time::Instant::now();
+    let calib = calibrate(&g, &items, false).unwrap();
+    println!("calibrate {:.2}s", t.elapsed().as_secs_f64());
+    let mut cfg = QuantConfig::int8(radix_target::Platform::from_number(platform).unwrap());
+    cfg.datapath_bits = bits;
+    cfg.weight_bits = bits;
+    cfg.model_in_bits = bits;
+    cfg.model_out_bits = bits;
+    let q = quantize(&g, &calib, &cfg).unwrap();
+    for w in &q.warnings { println!("warn: {w}"); }
+    let fe = radix_sim::FloatEngine::new(&g).unwrap();
+    let xe = radix_sim::FixedEngine::new(&q.model).unwrap();
+    let (mut num, mut den, mut agree) = (0f64, 0f64, 0);
+    let t = std::time::Instant::now();
+    for it in &items {
+        let f = fe.run(it).unwrap().remove(0);
+        let x = xe.run(it).unwrap().remove(0);
+        for (a, b) in f.iter().zip(x.iter()) { num += (*a as f64).powi(2); den += (*a as f64 - *b as f64).powi(2); }
+        let am = |v: &ArrayD<f32>| v.iter().enumerate().fold((0, f32::MIN), |m, (i, &v)| if v > m.1 { (i, v) } else { m }).0;
+        if am(&f) == am(&x) { agree += 1; }
+    }
+    let _ = IxDyn(&[1]);
+    println!("platform {platform} bits {bits}: SNR {:.2} dB, top1 agree {agree}/22, verify time {:.2}s", 10.0 * (num / den).log10(), t.elapsed().as_secs_f64());
+}

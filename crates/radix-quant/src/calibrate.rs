@@ -1,0 +1,149 @@
+//! The calibration driver: validates the input mapping, runs the float engine over every
+//! calibration input (in parallel over inputs, in a pool of `threads`), and streams every
+//! intermediate tensor into mergeable [`TensorStats`]. Memory is independent of the number of
+//! inputs; the result is identical for any thread count and any input order.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ndarray::{ArrayD, Axis, IxDyn};
+use radix_calib::TensorStats;
+use radix_ir::{Graph, ValueId};
+use radix_sim::FloatEngine;
+use rayon::prelude::*;
+
+use crate::QuantError;
+
+/// Calibration data: for each model input name, a list of arrays (ONNX layout, e.g. NCHW).
+#[derive(Clone, Debug, Default)]
+pub struct InputMapping {
+    pub inputs: Vec<(String, Vec<ArrayD<f32>>)>,
+}
+
+impl InputMapping {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn insert(&mut self, name: impl Into<String>, arrays: Vec<ArrayD<f32>>) {
+        let name = name.into();
+        self.inputs.retain(|(n, _)| *n != name);
+        self.inputs.push((name, arrays));
+    }
+    pub fn get(&self, name: &str) -> Option<&[ArrayD<f32>]> {
+        self.inputs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Per-value statistics gathered over the calibration inputs, indexed by `ValueId`.
+#[derive(Clone, Debug)]
+pub struct Calibration {
+    pub stats: Vec<Option<TensorStats>>,
+    pub num_inputs: usize,
+}
+
+/// Checks the mapping against the graph and returns, per input item, the arrays in graph input
+/// order with a batch axis (shape equal to the graph input shape).
+pub fn validate_inputs(graph: &Graph, mapping: &InputMapping) -> Result<Vec<Vec<ArrayD<f32>>>, QuantError> {
+    let mut per_input: Vec<&[ArrayD<f32>]> = Vec::with_capacity(graph.inputs.len());
+    for &id in &graph.inputs {
+        let name = &graph.value(id).name;
+        let arrays = mapping.get(name).ok_or_else(|| QuantError::MissingInput { input: name.clone() })?;
+        if arrays.is_empty() {
+            return Err(QuantError::EmptyInput { input: name.clone() });
+        }
+        per_input.push(arrays);
+    }
+    for (name, _) in &mapping.inputs {
+        if !graph.inputs.iter().any(|&i| graph.value(i).name == *name) {
+            let known: Vec<&str> = graph.inputs.iter().map(|&i| graph.value(i).name.as_str()).collect();
+            return Err(QuantError::UnknownInput { input: name.clone(), known: known.join(", ") });
+        }
+    }
+    let n = per_input[0].len();
+    for (k, arrays) in per_input.iter().enumerate() {
+        if arrays.len() != n {
+            return Err(QuantError::InputCountMismatch {
+                input: graph.value(graph.inputs[k]).name.clone(),
+                got: arrays.len(),
+                first: graph.value(graph.inputs[0]).name.clone(),
+                expected: n,
+            });
+        }
+    }
+    let mut items: Vec<Vec<ArrayD<f32>>> = (0..n).map(|_| Vec::with_capacity(per_input.len())).collect();
+    for (k, arrays) in per_input.iter().enumerate() {
+        let id = graph.inputs[k];
+        let name = &graph.value(id).name;
+        let want = graph.shape(id);
+        for (index, a) in arrays.iter().enumerate() {
+            let arr = if a.shape() == want {
+                a.clone()
+            } else if a.shape() == &want[1..] && want[0] == 1 {
+                a.clone().insert_axis(Axis(0))
+            } else {
+                return Err(QuantError::InputShape { input: name.clone(), index, expected: want.to_vec(), got: a.shape().to_vec() });
+            };
+            if let Some((pos, v)) = arr.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(QuantError::NonFiniteInput { input: name.clone(), index, position: pos, value: *v });
+            }
+            items[index].push(arr.into_dimensionality::<IxDyn>().map_err(|e| QuantError::Internal(e.to_string()))?);
+        }
+    }
+    Ok(items)
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+pub fn progress(len: usize, what: &str) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Runs the float model on every input item and gathers statistics of every non-constant value.
+/// Must be called inside the caller's rayon pool (its size is the `threads` option).
+pub fn calibrate(graph: &Graph, items: &[Vec<ArrayD<f32>>], show_progress: bool) -> Result<Calibration, QuantError> {
+    let engine = FloatEngine::new(graph)?;
+    let nvalues = graph.values.len();
+    let pb = if show_progress { progress(items.len(), "calibrating") } else { ProgressBar::hidden() };
+    let empty = || -> Vec<Option<TensorStats>> { vec![None; nvalues] };
+    let stats = items
+        .par_iter()
+        .try_fold(empty, |mut acc, item| {
+            let mut err = None;
+            engine.run_observed(item, &mut |id: ValueId, t: &ArrayD<f32>| {
+                let slot = acc[id.0].get_or_insert_with(TensorStats::new);
+                let r = match t.as_slice() {
+                    Some(s) => slot.observe(s),
+                    None => slot.observe_array(t),
+                };
+                if let (Err(e), None) = (r, &err) {
+                    err = Some(QuantError::NonFiniteActivation { tensor: graph.value(id).name.clone(), msg: e.to_string() });
+                }
+            })?;
+            // Graph inputs are not node outputs; observe them here.
+            for (k, &id) in graph.inputs.iter().enumerate() {
+                let slot = acc[id.0].get_or_insert_with(TensorStats::new);
+                if let Some(a) = item.get(k) {
+                    slot.observe_array(a).map_err(|e| QuantError::Internal(e.to_string()))?;
+                }
+            }
+            pb.inc(1);
+            match err {
+                Some(e) => Err(e),
+                None => Ok(acc),
+            }
+        })
+        .try_reduce(empty, |mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                match (x.as_mut(), y) {
+                    (Some(x), Some(y)) => x.merge(&y),
+                    (None, Some(y)) => *x = Some(y),
+                    _ => {}
+                }
+            }
+            Ok(a)
+        })?;
+    pb.finish_and_clear();
+    Ok(Calibration { stats, num_inputs: items.len() })
+}

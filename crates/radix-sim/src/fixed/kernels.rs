@@ -1,0 +1,530 @@
+//! Integer kernels of the fast engine.
+
+use ndarray::{ArrayViewD, Axis, IxDyn, Slice};
+use radix_ir::op::{ConvAttrs, PadMode, PoolAttrs};
+use radix_ir::qmodel::{saturate, AxisPlan, QKernel, QTensor, Requant};
+use radix_ir::{Graph, Node, Op};
+use rayon::prelude::*;
+
+use super::Operand;
+use crate::SimError;
+
+type Input<'a> = dyn Fn(usize) -> Result<Operand<'a>, SimError> + 'a;
+
+fn one(shape: &[usize], data: Vec<i32>) -> Result<Vec<QTensor>, SimError> {
+    Ok(vec![QTensor { shape: shape.to_vec(), data }])
+}
+
+pub(super) fn exec<'a>(node: &Node, kernel: &QKernel, input: &Input<'a>, out_shape: &[usize], bits: u8, g: &Graph) -> Result<Vec<QTensor>, SimError> {
+    let bad = |msg: &str| SimError::node(node, msg.to_string());
+    match (kernel, &node.op) {
+        (QKernel::Mac { weights, bias, requant, requant_neg, act_min, act_max, .. }, op) => {
+            let x = input(0)?;
+            let oc = requant.len();
+            if bias.len() != oc || requant_neg.as_ref().is_some_and(|r| r.len() != oc) {
+                return Err(bad("per-channel parameter lengths differ"));
+            }
+            let ep = Epilogue { bias, requant, requant_neg: requant_neg.as_deref(), lo: *act_min, hi: *act_max, bits };
+            let data = match op {
+                Op::Conv(a) => conv(x, weights, a, out_shape, &ep).map_err(|m| bad(&m))?,
+                Op::ConvTranspose(a) => conv_transpose(x, weights, a, out_shape, &ep).map_err(|m| bad(&m))?,
+                Op::Gemm { .. } => gemm(x, weights, out_shape, &ep).map_err(|m| bad(&m))?,
+                _ => return Err(bad("Mac kernel on a non-MAC op")),
+            };
+            one(out_shape, data)
+        }
+        (QKernel::Add { rq }, _) => {
+            let (a, b) = (input(0)?, input(1)?);
+            one(out_shape, broadcast2(&a, &b, out_shape, |x, y| saturate(rq.apply(x as i64, y as i64), bits)).map_err(|m| bad(&m))?)
+        }
+        (QKernel::Mul { requant }, _) => {
+            let (a, b) = (input(0)?, input(1)?);
+            one(out_shape, broadcast2(&a, &b, out_shape, |x, y| saturate(requant.apply(x as i64 * y as i64), bits)).map_err(|m| bad(&m))?)
+        }
+        (QKernel::Lut { table }, _) => {
+            let x = input(0)?;
+            let half = (table.len() / 2) as i32; // table covers [-qmax, qmax]
+            let mut out = Vec::with_capacity(x.data.len());
+            for &q in x.data {
+                let idx = (q + half) as usize;
+                out.push(*table.get(idx).ok_or_else(|| bad("input outside the lookup table"))?);
+            }
+            one(out_shape, out)
+        }
+        (QKernel::PRelu { pos, neg }, _) => {
+            let x = input(0)?;
+            let c = x.shape.get(1).copied().unwrap_or(1);
+            if neg.len() != c {
+                return Err(bad("PRelu slope count differs from channels"));
+            }
+            let inner: usize = x.shape.get(2..).map(|s| s.iter().product()).unwrap_or(1);
+            let mut out = vec![0i32; x.data.len()];
+            out.par_chunks_mut(inner.max(1)).zip(x.data.par_chunks(inner.max(1))).enumerate().for_each(|(i, (o, src))| {
+                let n = &neg[i % c];
+                for (o, &q) in o.iter_mut().zip(src) {
+                    *o = saturate(if q >= 0 { pos.apply(q as i64) } else { n.apply(q as i64) }, bits);
+                }
+            });
+            one(out_shape, out)
+        }
+        (QKernel::AvgPool { requant }, Op::AveragePool(a)) => {
+            let x = input(0)?;
+            one(out_shape, avg_pool(x, a, out_shape, requant, bits).map_err(|m| bad(&m))?)
+        }
+        (QKernel::GlobalAvg { requant }, _) => {
+            let x = input(0)?;
+            let hw: usize = x.shape[2..].iter().product();
+            let out = x.data.chunks(hw.max(1)).map(|p| saturate(requant.apply(p.iter().map(|&v| v as i64).sum()), bits)).collect();
+            one(out_shape, out)
+        }
+        (QKernel::Concat { requant }, Op::Concat { axis }) => {
+            let mut parts = Vec::with_capacity(requant.len());
+            for (k, rq) in requant.iter().enumerate() {
+                let x = input(k)?;
+                let data: Vec<i32> = match rq {
+                    None => x.data.to_vec(),
+                    Some(r) => x.data.iter().map(|&q| saturate(r.apply(q as i64), bits)).collect(),
+                };
+                parts.push(ndarray::ArrayD::from_shape_vec(IxDyn(x.shape), data).map_err(|e| bad(&e.to_string()))?);
+            }
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            let cat = ndarray::concatenate(Axis(*axis), &views).map_err(|e| bad(&e.to_string()))?;
+            one(out_shape, cat.into_raw_vec_and_offset().0)
+        }
+        (QKernel::Resize { rows, cols, requant }, _) => {
+            let x = input(0)?;
+            one(out_shape, resize(x, rows, cols, requant, out_shape, bits).map_err(|m| bad(&m))?)
+        }
+        (QKernel::MatMul { requant }, _) => {
+            let (a, b) = (input(0)?, input(1)?);
+            one(out_shape, matmul(&a, &b, out_shape, requant, bits).map_err(|m| bad(&m))?)
+        }
+        (QKernel::PassThrough { pad_value }, op) => passthrough(node, op, input, out_shape, *pad_value, g),
+        (QKernel::Cpu, _) => Err(bad("CPU node reached the integer kernels")),
+        (k, op) => Err(bad(&format!("kernel {k:?} does not fit op {}", op.type_name()))),
+    }
+}
+
+/// Per-output-channel epilogue: bias, requantization, saturation, activation clamp.
+struct Epilogue<'a> {
+    bias: &'a [i64],
+    requant: &'a [Requant],
+    requant_neg: Option<&'a [Requant]>,
+    lo: i32,
+    hi: i32,
+    bits: u8,
+}
+
+impl Epilogue<'_> {
+    #[inline]
+    fn finish(&self, c: usize, acc: i64) -> i32 {
+        let acc = acc + self.bias[c];
+        let y = match self.requant_neg {
+            Some(neg) if acc < 0 => neg[c].apply(acc),
+            _ => self.requant[c].apply(acc),
+        };
+        saturate(y, self.bits).clamp(self.lo, self.hi)
+    }
+}
+
+/// True when `Σ|w| * max|x| + |bias|` fits i32 for every output channel (rows of `k` weights).
+fn fits_i32(weights: &[i32], k: usize, x: &[i32], bias: &[i64]) -> bool {
+    let xmax = x.iter().map(|v| v.unsigned_abs() as i64).max().unwrap_or(0);
+    weights.chunks(k.max(1)).zip(bias).all(|(row, b)| row.iter().map(|w| w.unsigned_abs() as i64).sum::<i64>() * xmax + b.abs() < i32::MAX as i64)
+}
+
+fn conv(x: Operand<'_>, w: &[i32], a: &ConvAttrs, out: &[usize], ep: &Epilogue<'_>) -> Result<Vec<i32>, String> {
+    let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    let (cout, oh, ow) = (out[1], out[2], out[3]);
+    let g = a.group;
+    let (cin_g, cout_g) = (cin / g, cout / g);
+    let (kh, kw) = (a.kernel[0], a.kernel[1]);
+    let k = cin_g * kh * kw;
+    if w.len() != cout * k || n != 1 {
+        return Err(format!("weights have {} values, expected {}", w.len(), cout * k));
+    }
+    let hw = oh * ow;
+    let mut outv = vec![0i32; cout * hw];
+    let small = fits_i32(w, k, x.data, ep.bias);
+    // Depthwise: direct loops per channel.
+    if cin_g == 1 && cout_g == 1 {
+        outv.par_chunks_mut(hw).enumerate().for_each(|(c, o)| {
+            let plane = &x.data[c * h * wd..(c + 1) * h * wd];
+            let wc = &w[c * kh * kw..(c + 1) * kh * kw];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = 0i64;
+                    for ky in 0..kh {
+                        let iy = (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let row = &plane[iy as usize * wd..(iy as usize + 1) * wd];
+                        for kx in 0..kw {
+                            let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
+                            if ix >= 0 && (ix as usize) < wd {
+                                acc += (row[ix as usize] * wc[ky * kw + kx]) as i64;
+                            }
+                        }
+                    }
+                    o[oy * ow + ox] = ep.finish(c, acc);
+                }
+            }
+        });
+        return Ok(outv);
+    }
+    for grp in 0..g {
+        let xg = &x.data[grp * cin_g * h * wd..(grp + 1) * cin_g * h * wd];
+        // im2col: [k, hw]; a 1x1 stride-1 unpadded conv reads the input directly.
+        let direct = kh == 1 && kw == 1 && a.strides == [1, 1] && a.pads == [0; 4];
+        let col_owned;
+        let col: &[i32] = if direct {
+            xg
+        } else {
+            col_owned = im2col(xg, cin_g, h, wd, a, oh, ow);
+            &col_owned
+        };
+        let wg = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
+        let og = &mut outv[grp * cout_g * hw..(grp + 1) * cout_g * hw];
+        og.par_chunks_mut(hw).enumerate().for_each(|(co, orow)| {
+            let wrow = &wg[co * k..(co + 1) * k];
+            let c = grp * cout_g + co;
+            if small {
+                let mut acc = vec![0i32; hw];
+                for (kk, &wv) in wrow.iter().enumerate() {
+                    if wv == 0 {
+                        continue;
+                    }
+                    let crow = &col[kk * hw..(kk + 1) * hw];
+                    for (a, &v) in acc.iter_mut().zip(crow) {
+                        *a += wv * v;
+                    }
+                }
+                for (o, &a) in orow.iter_mut().zip(&acc) {
+                    *o = ep.finish(c, a as i64);
+                }
+            } else {
+                let mut acc = vec![0i64; hw];
+                for (kk, &wv) in wrow.iter().enumerate() {
+                    if wv == 0 {
+                        continue;
+                    }
+                    let crow = &col[kk * hw..(kk + 1) * hw];
+                    for (a, &v) in acc.iter_mut().zip(crow) {
+                        *a += wv as i64 * v as i64;
+                    }
+                }
+                for (o, &a) in orow.iter_mut().zip(&acc) {
+                    *o = ep.finish(c, a);
+                }
+            }
+        });
+    }
+    Ok(outv)
+}
+
+fn im2col(x: &[i32], cin: usize, h: usize, w: usize, a: &ConvAttrs, oh: usize, ow: usize) -> Vec<i32> {
+    let (kh, kw) = (a.kernel[0], a.kernel[1]);
+    let hw = oh * ow;
+    let mut col = vec![0i32; cin * kh * kw * hw];
+    col.par_chunks_mut(kh * kw * hw).enumerate().for_each(|(c, cc)| {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let dst = &mut cc[(ky * kw + kx) * hw..(ky * kw + kx + 1) * hw];
+                for oy in 0..oh {
+                    let iy = (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    let row = &plane[iy as usize * w..(iy as usize + 1) * w];
+                    for ox in 0..ow {
+                        let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
+                        if ix >= 0 && (ix as usize) < w {
+                            dst[oy * ow + ox] = row[ix as usize];
+                        }
+                    }
+                }
+            }
+        }
+    });
+    col
+}
+
+fn conv_transpose(x: Operand<'_>, w: &[i32], a: &ConvAttrs, out: &[usize], ep: &Epilogue<'_>) -> Result<Vec<i32>, String> {
+    let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    let (cout, oh, ow) = (out[1], out[2], out[3]);
+    let g = a.group;
+    let (cin_g, cout_g) = (cin / g, cout / g);
+    let (kh, kw) = (a.kernel[0], a.kernel[1]);
+    if w.len() != cin * cout_g * kh * kw || n != 1 {
+        return Err("ConvTranspose weight size mismatch".into());
+    }
+    let mut outv = vec![0i32; cout * oh * ow];
+    outv.par_chunks_mut(oh * ow).enumerate().for_each(|(c, o)| {
+        let grp = c / cout_g;
+        let j = c % cout_g;
+        let mut acc = vec![0i64; oh * ow];
+        for ci in grp * cin_g..(grp + 1) * cin_g {
+            let plane = &x.data[ci * h * wd..(ci + 1) * h * wd];
+            let wk = &w[(ci * cout_g + j) * kh * kw..(ci * cout_g + j + 1) * kh * kw];
+            for iy in 0..h {
+                for ix in 0..wd {
+                    let v = plane[iy * wd + ix] as i64;
+                    if v == 0 {
+                        continue;
+                    }
+                    for ky in 0..kh {
+                        let oy = (iy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
+                        if oy < 0 || oy >= oh as isize {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ox = (ix * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
+                            if ox >= 0 && (ox as usize) < ow {
+                                acc[oy as usize * ow + ox as usize] += v * wk[ky * kw + kx] as i64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (o, &a) in o.iter_mut().zip(&acc) {
+            *o = ep.finish(c, a);
+        }
+    });
+    Ok(outv)
+}
+
+fn gemm(x: Operand<'_>, w: &[i32], out: &[usize], ep: &Epilogue<'_>) -> Result<Vec<i32>, String> {
+    let (m, k) = (x.shape[0], x.shape[1]);
+    let nn = out[1];
+    if w.len() != nn * k {
+        return Err("Gemm weight size mismatch".into());
+    }
+    let mut outv = vec![0i32; m * nn];
+    outv.par_chunks_mut(nn).enumerate().for_each(|(r, orow)| {
+        let xr = &x.data[r * k..(r + 1) * k];
+        for (c, o) in orow.iter_mut().enumerate() {
+            let wr = &w[c * k..(c + 1) * k];
+            let acc: i64 = xr.iter().zip(wr).map(|(&a, &b)| a as i64 * b as i64).sum();
+            *o = ep.finish(c, acc);
+        }
+    });
+    Ok(outv)
+}
+
+/// numpy-broadcast binary op on integers.
+fn broadcast2(a: &Operand<'_>, b: &Operand<'_>, out: &[usize], f: impl Fn(i32, i32) -> i32 + Sync) -> Result<Vec<i32>, String> {
+    if a.shape == out && b.shape == out {
+        return Ok(a.data.par_iter().zip(b.data.par_iter()).map(|(&x, &y)| f(x, y)).collect());
+    }
+    let av = ArrayViewD::from_shape(IxDyn(a.shape), a.data).map_err(|e| e.to_string())?;
+    let bv = ArrayViewD::from_shape(IxDyn(b.shape), b.data).map_err(|e| e.to_string())?;
+    let ab = av.broadcast(IxDyn(out)).ok_or("shapes do not broadcast")?;
+    let bb = bv.broadcast(IxDyn(out)).ok_or("shapes do not broadcast")?;
+    Ok(ab.iter().zip(bb.iter()).map(|(&x, &y)| f(x, y)).collect())
+}
+
+fn avg_pool(x: Operand<'_>, a: &PoolAttrs, out: &[usize], rq: &[Requant], bits: u8) -> Result<Vec<i32>, String> {
+    let (h, w) = (x.shape[2], x.shape[3]);
+    let (oh, ow) = (out[2], out[3]);
+    let planes = x.shape[0] * x.shape[1];
+    let mut outv = vec![0i32; planes * oh * ow];
+    outv.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+        let plane = &x.data[p * h * w..(p + 1) * h * w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut sum, mut cnt, mut padded) = (0i64, 0usize, 0usize);
+                for ky in 0..a.kernel[0] {
+                    let iy = (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
+                    for kx in 0..a.kernel[1] {
+                        let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
+                        let inside_padded = iy < (h + a.pads[2]) as isize && ix < (w + a.pads[3]) as isize;
+                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                            sum += plane[iy as usize * w + ix as usize] as i64;
+                            cnt += 1;
+                        }
+                        if inside_padded {
+                            padded += 1;
+                        }
+                    }
+                }
+                let nd = if a.count_include_pad { padded } else { cnt };
+                o[oy * ow + ox] = rq.get(nd).map(|r| saturate(r.apply(sum), bits)).unwrap_or(0);
+            }
+        }
+    });
+    Ok(outv)
+}
+
+fn max_pool(x: Operand<'_>, a: &PoolAttrs, out: &[usize]) -> Vec<i32> {
+    let (h, w) = (x.shape[2], x.shape[3]);
+    let (oh, ow) = (out[2], out[3]);
+    let planes = x.shape[0] * x.shape[1];
+    let mut outv = vec![0i32; planes * oh * ow];
+    outv.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+        let plane = &x.data[p * h * w..(p + 1) * h * w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut m = i32::MIN;
+                for ky in 0..a.kernel[0] {
+                    let iy = (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for kx in 0..a.kernel[1] {
+                        let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
+                        if ix >= 0 && (ix as usize) < w {
+                            m = m.max(plane[iy as usize * w + ix as usize]);
+                        }
+                    }
+                }
+                o[oy * ow + ox] = if m == i32::MIN { 0 } else { m };
+            }
+        }
+    });
+    outv
+}
+
+fn resize(x: Operand<'_>, rows: &AxisPlan, cols: &AxisPlan, rq: &Requant, out: &[usize], bits: u8) -> Result<Vec<i32>, String> {
+    let (h, w) = (x.shape[2], x.shape[3]);
+    let (oh, ow) = (out[2], out[3]);
+    if rows.i0.len() != oh || cols.i0.len() != ow {
+        return Err("resize plan does not match the output size".into());
+    }
+    if rows.i0.iter().chain(&rows.i1).any(|&i| i as usize >= h) || cols.i0.iter().chain(&cols.i1).any(|&i| i as usize >= w) {
+        return Err("resize plan indexes outside the input".into());
+    }
+    let planes = x.shape[0] * x.shape[1];
+    let mut outv = vec![0i32; planes * oh * ow];
+    outv.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+        let plane = &x.data[p * h * w..(p + 1) * h * w];
+        for oy in 0..oh {
+            let (r0, r1) = (rows.i0[oy] as usize * w, rows.i1[oy] as usize * w);
+            let (wy0, wy1) = (rows.w0[oy] as i64, rows.w1[oy] as i64);
+            for ox in 0..ow {
+                let (c0, c1) = (cols.i0[ox] as usize, cols.i1[ox] as usize);
+                let (wx0, wx1) = (cols.w0[ox] as i64, cols.w1[ox] as i64);
+                let acc = wy0 * (wx0 * plane[r0 + c0] as i64 + wx1 * plane[r0 + c1] as i64) + wy1 * (wx0 * plane[r1 + c0] as i64 + wx1 * plane[r1 + c1] as i64);
+                o[oy * ow + ox] = saturate(rq.apply(acc), bits);
+            }
+        }
+    });
+    Ok(outv)
+}
+
+fn matmul(a: &Operand<'_>, b: &Operand<'_>, out: &[usize], rq: &Requant, bits: u8) -> Result<Vec<i32>, String> {
+    if a.shape.len() != 2 || b.shape.len() != 2 {
+        return Err("only 2-D MatMul has an integer kernel".into());
+    }
+    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
+    if b.shape[0] != k || out != [m, n] {
+        return Err("MatMul shapes do not match".into());
+    }
+    let mut o = vec![0i32; m * n];
+    o.par_chunks_mut(n).enumerate().for_each(|(r, orow)| {
+        for (c, v) in orow.iter_mut().enumerate() {
+            let acc: i64 = (0..k).map(|kk| a.data[r * k + kk] as i64 * b.data[kk * n + c] as i64).sum();
+            *v = saturate(rq.apply(acc), bits);
+        }
+    });
+    Ok(o)
+}
+
+/// Ops whose integers move unchanged: pooling max, layout, pad.
+fn passthrough<'a>(node: &Node, op: &Op, input: &Input<'a>, out: &[usize], pad_value: i32, g: &Graph) -> Result<Vec<QTensor>, SimError> {
+    let bad = |m: String| SimError::node(node, m);
+    let x = input(0)?;
+    let xv = ArrayViewD::from_shape(IxDyn(x.shape), x.data).map_err(|e| bad(e.to_string()))?;
+    let data: Vec<i32> = match op {
+        Op::Reshape { .. } | Op::Flatten { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Identity | Op::Dropout | Op::Cast => x.data.to_vec(),
+        Op::Transpose { perm } => xv.permuted_axes(IxDyn(perm)).iter().copied().collect(),
+        Op::MaxPool(a) => max_pool(x, a, out),
+        Op::GlobalMaxPool => {
+            let hw: usize = x.shape[2..].iter().product();
+            x.data.chunks(hw.max(1)).map(|p| p.iter().copied().max().unwrap_or(0)).collect()
+        }
+        Op::Slice { starts, ends, steps } => {
+            let mut v = xv.view();
+            for ax in 0..v.ndim() {
+                let (s, e, st) = (starts[ax], ends[ax], steps[ax]);
+                let sl = if st > 0 {
+                    Slice::new(s as isize, Some(e.max(s) as isize), st as isize)
+                } else {
+                    let lo = (e + 1).max(0);
+                    let hi = s + 1;
+                    if hi <= lo { Slice::new(0, Some(0), 1) } else { Slice::new(lo as isize, Some(hi as isize), st as isize) }
+                };
+                v.slice_axis_inplace(Axis(ax), sl);
+            }
+            v.iter().copied().collect()
+        }
+        Op::Split { axis, splits } => {
+            let mut outs = Vec::with_capacity(splits.len());
+            let mut start = 0;
+            for (k, &s) in splits.iter().enumerate() {
+                let part = xv.slice_axis(Axis(*axis), Slice::from(start..start + s));
+                let shape = g.shape(node.outputs[k]).to_vec();
+                outs.push(QTensor { shape, data: part.iter().copied().collect() });
+                start += s;
+            }
+            return Ok(outs);
+        }
+        Op::Gather { axis } => {
+            let idx = g.const_data(node.inputs[1]).ok_or_else(|| bad("Gather indices are not constant".into()))?;
+            let dim = x.shape[*axis] as i64;
+            let mut parts = Vec::with_capacity(idx.len());
+            for &i in idx.iter() {
+                let mut i = i as i64;
+                if i < 0 {
+                    i += dim;
+                }
+                if i < 0 || i >= dim {
+                    return Err(bad(format!("gather index {i} out of range")));
+                }
+                parts.push(xv.index_axis(Axis(*axis), i as usize).insert_axis(Axis(*axis)));
+            }
+            ndarray::concatenate(Axis(*axis), &parts).map_err(|e| bad(e.to_string()))?.iter().copied().collect()
+        }
+        Op::Pad { pads, mode, .. } => {
+            let rank = x.shape.len();
+            let mut outv = Vec::with_capacity(out.iter().product());
+            let mut src = vec![0usize; rank];
+            for (flat, _) in (0..out.iter().product::<usize>()).zip(0..) {
+                let mut rem = flat;
+                let mut inside = true;
+                for ax in (0..rank).rev() {
+                    let i = rem % out[ax];
+                    rem /= out[ax];
+                    let p = i as i64 - pads[ax].0 as i64;
+                    let d = x.shape[ax] as i64;
+                    let s = match mode {
+                        PadMode::Constant => {
+                            if p < 0 || p >= d {
+                                inside = false;
+                            }
+                            p.clamp(0, d - 1)
+                        }
+                        PadMode::Edge => p.clamp(0, d - 1),
+                        PadMode::Reflect => {
+                            if d == 1 {
+                                0
+                            } else {
+                                let period = 2 * (d - 1);
+                                let m = p.rem_euclid(period);
+                                if m >= d { period - m } else { m }
+                            }
+                        }
+                    };
+                    src[ax] = s as usize;
+                }
+                outv.push(if inside { xv[IxDyn(&src)] } else { pad_value });
+            }
+            outv
+        }
+        Op::Resize(_) | Op::Concat { .. } => return Err(bad("pass-through kernel on a rescaling op".into())),
+        other => return Err(bad(format!("no pass-through form for {}", other.type_name()))),
+    };
+    one(out, data)
+}

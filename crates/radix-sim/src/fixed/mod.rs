@@ -1,0 +1,226 @@
+//! The fast fixed-point engine: integer-only kernels for every [`QKernel`], parallel over output
+//! channels with rayon. Semantics are those of docs/FIXED_POINT.md; the reference engine
+//! ([`crate::reference`]) is an independent, plain-loop reading of the same page, and the
+//! bit-true-match check compares the two on every tensor.
+//!
+//! Accumulation: products are summed in i32 when a per-layer bound proves it cannot overflow
+//! (every 8-bit layer), else in i64; both are exact, so results never depend on the choice.
+
+mod kernels;
+
+use std::collections::HashMap;
+
+use ndarray::{ArrayD, Axis, IxDyn};
+use radix_ir::qmodel::{Placement, QKernel, QTensor, QuantModel};
+use radix_ir::{Graph, Node, ValueId};
+
+use crate::{FloatEngine, SimError};
+
+/// Runs a [`QuantModel`] in fixed point.
+pub struct FixedEngine<'m> {
+    model: &'m QuantModel,
+    /// For CPU nodes: a one-node float graph (inputs = the node's activations).
+    cpu_graphs: HashMap<usize, Graph>,
+    /// Per value: index of the last node reading it (to free tensors early).
+    last_use: Vec<usize>,
+}
+
+impl<'m> FixedEngine<'m> {
+    pub fn new(model: &'m QuantModel) -> Result<Self, SimError> {
+        let g = &model.graph;
+        if model.nodes.len() != g.nodes.len() || model.tensors.len() != g.values.len() {
+            return Err(SimError::Graph("quantized model does not match its graph (node or tensor count)".into()));
+        }
+        let mut cpu_graphs = HashMap::new();
+        for (i, (node, q)) in g.nodes.iter().zip(&model.nodes).enumerate() {
+            if q.placement == Placement::Cpu || matches!(q.kernel, QKernel::Cpu) {
+                cpu_graphs.insert(i, single_node_graph(g, node));
+            }
+        }
+        let mut last_use = vec![0usize; g.values.len()];
+        for (i, n) in g.nodes.iter().enumerate() {
+            for &v in &n.inputs {
+                last_use[v.0] = i;
+            }
+        }
+        for &o in &g.outputs {
+            last_use[o.0] = usize::MAX;
+        }
+        Ok(FixedEngine { model, cpu_graphs, last_use })
+    }
+
+    pub fn run(&self, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<f32>>, SimError> {
+        self.run_observed(inputs, None)
+    }
+
+    /// Runs every item of the batch (axis 0) and calls `observer` with every node output.
+    pub fn run_observed(&self, inputs: &[ArrayD<f32>], mut observer: Option<&mut dyn FnMut(ValueId, &QTensor)>) -> Result<Vec<ArrayD<f32>>, SimError> {
+        let g = &self.model.graph;
+        if inputs.len() != g.inputs.len() {
+            return Err(SimError::InputCount { expected: g.inputs.len(), got: inputs.len() });
+        }
+        let mut batch = None;
+        for (a, &id) in inputs.iter().zip(&g.inputs) {
+            let want = g.shape(id);
+            let ok = a.ndim() == want.len() && a.shape()[1..] == want[1..] && want[0] > 0 && a.shape()[0] % want[0] == 0;
+            if !ok {
+                return Err(SimError::InputShape { input: g.value(id).name.clone(), expected: want.to_vec(), got: a.shape().to_vec() });
+            }
+            let n = a.shape()[0] / want[0];
+            if *batch.get_or_insert(n) != n {
+                return Err(SimError::BatchMismatch { input: g.value(id).name.clone(), expected: batch.unwrap_or(0), got: n });
+            }
+        }
+        let n = batch.unwrap_or(1);
+        let mut outs: Vec<Vec<ArrayD<f32>>> = vec![Vec::new(); g.outputs.len()];
+        for item in 0..n {
+            let item_inputs: Vec<ArrayD<f32>> = inputs
+                .iter()
+                .zip(&g.inputs)
+                .map(|(a, &id)| {
+                    let b = g.shape(id)[0];
+                    a.slice_axis(Axis(0), ndarray::Slice::from(item * b..(item + 1) * b)).to_owned()
+                })
+                .collect();
+            let o = self.run_item(&item_inputs, &mut observer)?;
+            for (k, t) in o.into_iter().enumerate() {
+                outs[k].push(t);
+            }
+        }
+        outs.into_iter()
+            .map(|parts| {
+                let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                ndarray::concatenate(Axis(0), &views).map_err(|e| SimError::Graph(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Quantizes the inputs and runs the integer graph, returning the quantized outputs.
+    pub fn run_item_quantized(&self, inputs: &[ArrayD<f32>], observer: &mut Option<&mut dyn FnMut(ValueId, &QTensor)>) -> Result<Vec<QTensor>, SimError> {
+        let g = &self.model.graph;
+        let mut slots: Vec<Option<QTensor>> = vec![None; g.values.len()];
+        for (a, &id) in inputs.iter().zip(&g.inputs) {
+            let p = self.model.params(id).ok_or_else(|| SimError::Graph(format!("input `{}` has no fixed-point parameters", g.value(id).name)))?;
+            let data = a.iter().map(|&x| p.quantize(x)).collect();
+            let t = QTensor { shape: a.shape().to_vec(), data };
+            if let Some(obs) = observer.as_mut() {
+                obs(id, &t);
+            }
+            slots[id.0] = Some(t);
+        }
+        for (i, node) in g.nodes.iter().enumerate() {
+            let outs = self.exec(i, node, &slots)?;
+            for (&o, t) in node.outputs.iter().zip(outs) {
+                if let Some(obs) = observer.as_mut() {
+                    obs(o, &t);
+                }
+                slots[o.0] = Some(t);
+            }
+            for &v in &node.inputs {
+                if self.last_use[v.0] == i {
+                    slots[v.0] = None;
+                }
+            }
+        }
+        g.outputs
+            .iter()
+            .map(|&o| slots[o.0].take().ok_or_else(|| SimError::Graph(format!("output `{}` was not computed", g.value(o).name))))
+            .collect()
+    }
+
+    fn run_item(&self, inputs: &[ArrayD<f32>], observer: &mut Option<&mut dyn FnMut(ValueId, &QTensor)>) -> Result<Vec<ArrayD<f32>>, SimError> {
+        let g = &self.model.graph;
+        let outs = self.run_item_quantized(inputs, observer)?;
+        outs.into_iter()
+            .zip(&g.outputs)
+            .map(|(t, &o)| {
+                let p = self.model.params(o).ok_or_else(|| SimError::Graph(format!("output `{}` has no parameters", g.value(o).name)))?;
+                ArrayD::from_shape_vec(IxDyn(&t.shape), t.data.iter().map(|&q| p.dequantize(q)).collect()).map_err(|e| SimError::Graph(e.to_string()))
+            })
+            .collect()
+    }
+
+    fn exec(&self, i: usize, node: &Node, slots: &[Option<QTensor>]) -> Result<Vec<QTensor>, SimError> {
+        let m = self.model;
+        let g = &m.graph;
+        let input = |k: usize| -> Result<Operand<'_>, SimError> {
+            let v = *node.inputs.get(k).ok_or_else(|| SimError::node(node, format!("missing input {k}")))?;
+            if let Some(t) = &slots[v.0] {
+                return Ok(Operand { shape: &t.shape, data: &t.data });
+            }
+            if let Some(c) = m.consts.get(v.0).and_then(|c| c.as_ref()) {
+                return Ok(Operand { shape: g.shape(v), data: &c.data });
+            }
+            Err(SimError::node(node, format!("input `{}` is not available as integers", g.value(v).name)))
+        };
+        let qnode = &m.nodes[i];
+        if let Some(cg) = self.cpu_graphs.get(&i) {
+            return self.exec_cpu(node, cg, slots);
+        }
+        let out_shape = g.shape(node.outputs[0]).to_vec();
+        let out_bits = m.params(node.outputs[0]).map(|p| p.bits).ok_or_else(|| SimError::node(node, "output has no parameters"))?;
+        kernels::exec(node, &qnode.kernel, &input, &out_shape, out_bits, g)
+    }
+
+    fn exec_cpu(&self, node: &Node, cg: &Graph, slots: &[Option<QTensor>]) -> Result<Vec<QTensor>, SimError> {
+        let m = self.model;
+        let g = &m.graph;
+        let mut ins = Vec::new();
+        for &cid in &cg.inputs {
+            let name = &cg.value(cid).name;
+            let v = node.inputs.iter().copied().find(|&v| g.value(v).name == *name).ok_or_else(|| SimError::node(node, "input lost"))?;
+            let t = slots[v.0].as_ref().ok_or_else(|| SimError::node(node, "input not computed"))?;
+            let p = m.params(v).ok_or_else(|| SimError::node(node, "input has no parameters"))?;
+            let a = ArrayD::from_shape_vec(IxDyn(&t.shape), t.data.iter().map(|&q| p.dequantize(q)).collect()).map_err(|e| SimError::node(node, e.to_string()))?;
+            ins.push(a);
+        }
+        let eng = FloatEngine::new(cg)?;
+        let outs = eng.run(&ins)?;
+        node.outputs
+            .iter()
+            .zip(outs)
+            .map(|(&o, a)| {
+                let p = m.params(o).ok_or_else(|| SimError::node(node, "output has no parameters"))?;
+                Ok(QTensor { shape: a.shape().to_vec(), data: a.iter().map(|&x| p.quantize(x)).collect() })
+            })
+            .collect()
+    }
+}
+
+/// An integer operand: a computed tensor or a quantized constant.
+pub(crate) struct Operand<'a> {
+    pub shape: &'a [usize],
+    pub data: &'a [i32],
+}
+
+/// A graph holding only `node`, its non-constant inputs as graph inputs and its constants.
+pub fn single_node_graph(g: &Graph, node: &Node) -> Graph {
+    let mut sg = Graph::new(format!("{}_cpu", node.name));
+    let mut map = HashMap::new();
+    for &v in &node.inputs {
+        if map.contains_key(&v) {
+            continue;
+        }
+        let val = g.value(v);
+        let id = match &val.data {
+            Some(d) => sg.add_const(val.name.clone(), (**d).clone()),
+            None => {
+                let id = sg.add_value(val.name.clone(), val.shape.clone());
+                sg.inputs.push(id);
+                id
+            }
+        };
+        map.insert(v, id);
+    }
+    let outputs: Vec<ValueId> = node
+        .outputs
+        .iter()
+        .map(|&o| {
+            let val = g.value(o);
+            sg.add_value(val.name.clone(), val.shape.clone())
+        })
+        .collect();
+    sg.outputs = outputs.clone();
+    sg.nodes.push(Node { name: node.name.clone(), op: node.op.clone(), inputs: node.inputs.iter().map(|v| map[v]).collect(), outputs, origin: node.origin.clone() });
+    sg
+}
