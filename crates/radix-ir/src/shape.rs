@@ -43,7 +43,7 @@ pub fn conv_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec<usize>, S
     if x.len() != 4 || w.len() != 4 {
         return Err(format!("only 2-D convolution (NCHW) is supported, got input rank {} and weight rank {}", x.len(), w.len()));
     }
-    if a.group == 0 || x[1] % a.group != 0 || w[0] % a.group != 0 {
+    if a.group == 0 || !x[1].is_multiple_of(a.group) || !w[0].is_multiple_of(a.group) {
         return Err(format!("group {} does not divide channels (input {}, output {})", a.group, x[1], w[0]));
     }
     if w[1] * a.group != x[1] {
@@ -61,7 +61,7 @@ pub fn conv_transpose_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec
     if x.len() != 4 || w.len() != 4 {
         return Err("only 2-D ConvTranspose (NCHW) is supported".into());
     }
-    if a.group == 0 || w[0] != x[1] || x[1] % a.group != 0 {
+    if a.group == 0 || w[0] != x[1] || !x[1].is_multiple_of(a.group) {
         return Err(format!("weight expects {} input channels, input has {}", w[0], x[1]));
     }
     let mut out = vec![x[0], w[1] * a.group, 0, 0];

@@ -534,7 +534,7 @@ impl NodeCtx<'_> {
                 }
                 if let Some(i) = infer_at {
                     let known: usize = out.iter().product();
-                    if known == 0 || total % known != 0 {
+                    if known == 0 || !total.is_multiple_of(known) {
                         return Err(self.err(format!("cannot reshape {s:?} into {target:?}")));
                     }
                     out[i] = total / known;

@@ -3,7 +3,8 @@
 //! intermediate tensor into mergeable [`TensorStats`]. Memory is independent of the number of
 //! inputs; the result is identical for any thread count and any input order.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+pub use indicatif::ProgressBar;
+use indicatif::{ProgressDrawTarget, ProgressStyle};
 use ndarray::{ArrayD, Axis, IxDyn};
 use radix_calib::TensorStats;
 use radix_ir::{Graph, ValueId};

@@ -16,6 +16,9 @@ use radix_ir::{Graph, Node, ValueId};
 
 use crate::{FloatEngine, SimError};
 
+/// Called with every integer tensor as it is computed.
+pub type QObserver<'a> = &'a mut dyn FnMut(ValueId, &QTensor);
+
 /// Runs a [`QuantModel`] in fixed point.
 pub struct FixedEngine<'m> {
     model: &'m QuantModel,
@@ -54,7 +57,7 @@ impl<'m> FixedEngine<'m> {
     }
 
     /// Runs every item of the batch (axis 0) and calls `observer` with every node output.
-    pub fn run_observed(&self, inputs: &[ArrayD<f32>], mut observer: Option<&mut dyn FnMut(ValueId, &QTensor)>) -> Result<Vec<ArrayD<f32>>, SimError> {
+    pub fn run_observed(&self, inputs: &[ArrayD<f32>], mut observer: Option<QObserver<'_>>) -> Result<Vec<ArrayD<f32>>, SimError> {
         let g = &self.model.graph;
         if inputs.len() != g.inputs.len() {
             return Err(SimError::InputCount { expected: g.inputs.len(), got: inputs.len() });
@@ -96,7 +99,7 @@ impl<'m> FixedEngine<'m> {
     }
 
     /// Quantizes the inputs and runs the integer graph, returning the quantized outputs.
-    pub fn run_item_quantized(&self, inputs: &[ArrayD<f32>], observer: &mut Option<&mut dyn FnMut(ValueId, &QTensor)>) -> Result<Vec<QTensor>, SimError> {
+    pub fn run_item_quantized(&self, inputs: &[ArrayD<f32>], observer: &mut Option<QObserver<'_>>) -> Result<Vec<QTensor>, SimError> {
         let g = &self.model.graph;
         let mut slots: Vec<Option<QTensor>> = vec![None; g.values.len()];
         for (a, &id) in inputs.iter().zip(&g.inputs) {
@@ -128,7 +131,7 @@ impl<'m> FixedEngine<'m> {
             .collect()
     }
 
-    fn run_item(&self, inputs: &[ArrayD<f32>], observer: &mut Option<&mut dyn FnMut(ValueId, &QTensor)>) -> Result<Vec<ArrayD<f32>>, SimError> {
+    fn run_item(&self, inputs: &[ArrayD<f32>], observer: &mut Option<QObserver<'_>>) -> Result<Vec<ArrayD<f32>>, SimError> {
         let g = &self.model.graph;
         let outs = self.run_item_quantized(inputs, observer)?;
         outs.into_iter()
