@@ -26,6 +26,11 @@ fn main() {
     cfg.weight_bits = bits;
     cfg.model_in_bits = bits;
     cfg.model_out_bits = bits;
+    match args.get(3).map(String::as_str) {
+        Some("mmse") => cfg.range = RangeChoice::Mmse { percentile: 0.001, outlier_factor: 1.0 },
+        Some(p) => { let p: f64 = p.parse().unwrap(); cfg.range = RangeChoice::Percentage { percentage: p, percentage_16b: 0.999999 } }
+        None => {}
+    }
     let q = quantize(&g, &calib, &cfg).unwrap();
     for w in &q.warnings { println!("warn: {w}"); }
     let fe = radix_sim::FloatEngine::new(&g).unwrap();
@@ -40,5 +45,15 @@ fn main() {
         if am(&f) == am(&x) { agree += 1; }
     }
     let _ = IxDyn(&[1]);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(|| {
+        let mut tf = Vec::new(); let mut tx = Vec::new();
+        for it in items.iter().take(10) {
+            let t = std::time::Instant::now(); fe.run(it).unwrap(); tf.push(t.elapsed().as_secs_f64()*1e3);
+            let t = std::time::Instant::now(); xe.run(it).unwrap(); tx.push(t.elapsed().as_secs_f64()*1e3);
+        }
+        tf.sort_by(f64::total_cmp); tx.sort_by(f64::total_cmp);
+        println!("2 threads: float {:.2} ms, fixed {:.2} ms", tf[5], tx[5]);
+    });
     println!("platform {platform} bits {bits}: SNR {:.2} dB, top1 agree {agree}/22, verify time {:.2}s", 10.0 * (num / den).log10(), t.elapsed().as_secs_f64());
 }

@@ -82,7 +82,14 @@ pub fn quantize(graph: &Graph, calib: &Calibration, cfg: &QuantConfig) -> Result
     let mut consts: Vec<Option<QConst>> = vec![None; graph.values.len()];
     let range_of = |v: ValueId, bits: u8| -> Result<QParams, QuantError> {
         let stats = calib.stats.get(v.0).and_then(|s| s.as_ref()).ok_or_else(|| QuantError::NoStatistics { tensor: graph.value(v).name.clone() })?;
-        let absmax = method.absmax(stats, bits as u32).map_err(|e| QuantError::Range { tensor: graph.value(v).name.clone(), msg: e.to_string() })?;
+        // Model outputs keep their extremes: the largest logits / scores are the decision, and
+        // clipping them (as a percentile does) flips top-1 results.
+        let absmax = if graph.outputs.contains(&v) && !cfg.post_sigmoid {
+            radix_calib::MinMax.absmax(stats, bits as u32)
+        } else {
+            method.absmax(stats, bits as u32)
+        }
+        .map_err(|e| QuantError::Range { tensor: graph.value(v).name.clone(), msg: e.to_string() })?;
         let absmax = if cfg.post_sigmoid && graph.outputs.contains(&v) {
             // Beyond |x| = 8 a sigmoid is saturated to < 4e-4: spend the codes on the region that matters.
             absmax.min(8.0)

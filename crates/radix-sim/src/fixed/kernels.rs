@@ -116,6 +116,30 @@ struct Epilogue<'a> {
 }
 
 impl Epilogue<'_> {
+    /// `finish` over a row of one channel. `small`: every `acc + bias` fits i32 (proved by
+    /// [`fits_i32`]), so `acc * mult` cannot overflow i64 and the branch-free rounding below equals
+    /// `Requant::apply` exactly.
+    #[inline]
+    fn finish_row<T: Acc>(&self, c: usize, acc: &[T], out: &mut [i32], small: bool) {
+        let r = self.requant[c];
+        if !small || self.requant_neg.is_some() || !(1..=62).contains(&r.shift) {
+            for (o, &v) in out.iter_mut().zip(acc) {
+                *o = self.finish(c, v.to_i64());
+            }
+            return;
+        }
+        let (b, m, s) = (self.bias[c], r.mult as i64, r.shift);
+        let half = 1i64 << (s - 1);
+        let q = radix_ir::qmodel::qmax(self.bits) as i64;
+        let (lo, hi) = ((self.lo as i64).max(-q), (self.hi as i64).min(q));
+        for (o, &v) in out.iter_mut().zip(acc) {
+            let p = (v.to_i64() + b) * m;
+            let sign = p >> 63; // 0 or -1
+            let mag = ((p ^ sign) - sign + half) >> s; // round half away from zero on |p|
+            *o = ((mag ^ sign) - sign).clamp(lo, hi) as i32;
+        }
+    }
+
     #[inline]
     fn finish(&self, c: usize, acc: i64) -> i32 {
         let acc = acc + self.bias[c];
@@ -148,29 +172,11 @@ fn conv(x: Operand<'_>, w: &[i32], a: &ConvAttrs, out: &[usize], ep: &Epilogue<'
     let small = fits_i32(w, k, x.data, ep.bias);
     // Depthwise: direct loops per channel.
     if cin_g == 1 && cout_g == 1 {
-        outv.par_chunks_mut(hw).enumerate().for_each(|(c, o)| {
-            let plane = &x.data[c * h * wd..(c + 1) * h * wd];
-            let wc = &w[c * kh * kw..(c + 1) * kh * kw];
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut acc = 0i64;
-                    for ky in 0..kh {
-                        let iy = (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        let row = &plane[iy as usize * wd..(iy as usize + 1) * wd];
-                        for kx in 0..kw {
-                            let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
-                            if ix >= 0 && (ix as usize) < wd {
-                                acc += (row[ix as usize] * wc[ky * kw + kx]) as i64;
-                            }
-                        }
-                    }
-                    o[oy * ow + ox] = ep.finish(c, acc);
-                }
-            }
-        });
+        if small {
+            depthwise::<i32>(x.data, w, a, [h, wd, oh, ow], &mut outv, ep, true);
+        } else {
+            depthwise::<i64>(x.data, w, a, [h, wd, oh, ow], &mut outv, ep, false);
+        }
         return Ok(outv);
     }
     for grp in 0..g {
@@ -186,41 +192,138 @@ fn conv(x: Operand<'_>, w: &[i32], a: &ConvAttrs, out: &[usize], ep: &Epilogue<'
         };
         let wg = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
         let og = &mut outv[grp * cout_g * hw..(grp + 1) * cout_g * hw];
-        og.par_chunks_mut(hw).enumerate().for_each(|(co, orow)| {
-            let wrow = &wg[co * k..(co + 1) * k];
-            let c = grp * cout_g + co;
-            if small {
-                let mut acc = vec![0i32; hw];
-                for (kk, &wv) in wrow.iter().enumerate() {
-                    if wv == 0 {
-                        continue;
-                    }
-                    let crow = &col[kk * hw..(kk + 1) * hw];
-                    for (a, &v) in acc.iter_mut().zip(crow) {
-                        *a += wv * v;
-                    }
-                }
-                for (o, &a) in orow.iter_mut().zip(&acc) {
-                    *o = ep.finish(c, a as i64);
-                }
-            } else {
-                let mut acc = vec![0i64; hw];
-                for (kk, &wv) in wrow.iter().enumerate() {
-                    if wv == 0 {
-                        continue;
-                    }
-                    let crow = &col[kk * hw..(kk + 1) * hw];
-                    for (a, &v) in acc.iter_mut().zip(crow) {
-                        *a += wv as i64 * v as i64;
-                    }
-                }
-                for (o, &a) in orow.iter_mut().zip(&acc) {
-                    *o = ep.finish(c, a);
-                }
-            }
-        });
+        let base = grp * cout_g;
+        if small {
+            gemm_blocked::<i32>(wg, col, k, hw, og, base, ep, true);
+        } else {
+            gemm_blocked::<i64>(wg, col, k, hw, og, base, ep, false);
+        }
     }
     Ok(outv)
+}
+
+/// Accumulator types: i32 when a bound proves it exact, else i64.
+trait Acc: Copy + Default + Send + Sync + std::ops::AddAssign + std::ops::Mul<Output = Self> {
+    fn from_i32(v: i32) -> Self;
+    fn to_i64(self) -> i64;
+}
+impl Acc for i32 {
+    #[inline(always)]
+    fn from_i32(v: i32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+}
+impl Acc for i64 {
+    #[inline(always)]
+    fn from_i32(v: i32) -> Self {
+        v as i64
+    }
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self
+    }
+}
+
+/// Rows of output channels computed together (each column tile of the input is reused this often).
+const MR: usize = 8;
+/// Columns per tile: MR accumulator rows of NT values stay in L1.
+const NT: usize = 128;
+
+/// One MR x NT tile: `acc[r][j] += Σ_k w[co0 + r, k] * col[k, n0 + j]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile_body<T: Acc>(acc: &mut [[T; NT]; MR], rows: usize, w: &[i32], col: &[i32], k: usize, hw: usize, n0: usize, nt: usize, co0: usize) {
+    for kk in 0..k {
+        let xr = &col[kk * hw + n0..kk * hw + n0 + nt];
+        for (r, arow) in acc.iter_mut().enumerate().take(rows) {
+            let wv = T::from_i32(w[(co0 + r) * k + kk]);
+            for (a, &v) in arow[..nt].iter_mut().zip(xr) {
+                *a += wv * T::from_i32(v);
+            }
+        }
+    }
+}
+
+/// The same loop compiled for AVX2 (8 i32 lanes); chosen at run time, never by build flags.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+fn tile_avx2<T: Acc>(acc: &mut [[T; NT]; MR], rows: usize, w: &[i32], col: &[i32], k: usize, hw: usize, n0: usize, nt: usize, co0: usize) {
+    tile_body(acc, rows, w, col, k, hw, n0, nt, co0)
+}
+
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn tile<T: Acc>(acc: &mut [[T; NT]; MR], rows: usize, w: &[i32], col: &[i32], k: usize, hw: usize, n0: usize, nt: usize, co0: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above); tile_avx2 is safe Rust otherwise.
+        return unsafe { tile_avx2(acc, rows, w, col, k, hw, n0, nt, co0) };
+    }
+    tile_body(acc, rows, w, col, k, hw, n0, nt, co0)
+}
+
+/// `out[co, n] = ep(Σ_k w[co, k] * col[k, n])`, blocked MR channels x NT columns, parallel over
+/// channel blocks.
+fn gemm_blocked<T: Acc>(w: &[i32], col: &[i32], k: usize, hw: usize, out: &mut [i32], base: usize, ep: &Epilogue<'_>, small: bool) {
+    out.par_chunks_mut(MR * hw).enumerate().for_each(|(blk, oblk)| {
+        let rows = oblk.len() / hw;
+        let co0 = blk * MR;
+        let mut acc = [[T::default(); NT]; MR];
+        let mut n0 = 0;
+        while n0 < hw {
+            let nt = NT.min(hw - n0);
+            for row in acc.iter_mut().take(rows) {
+                row.iter_mut().for_each(|v| *v = T::default());
+            }
+            tile(&mut acc, rows, w, col, k, hw, n0, nt, co0);
+            for (r, arow) in acc.iter().enumerate().take(rows) {
+                ep.finish_row(base + co0 + r, &arow[..nt], &mut oblk[r * hw + n0..r * hw + n0 + nt], small);
+            }
+            n0 += nt;
+        }
+    });
+}
+
+/// Depthwise conv over a zero-padded copy of each plane (no bounds checks in the inner loops).
+fn depthwise<T: Acc>(xd: &[i32], w: &[i32], a: &ConvAttrs, [h, wd, oh, ow]: [usize; 4], outv: &mut [i32], ep: &Epilogue<'_>, small: bool) {
+    let (kh, kw) = (a.kernel[0], a.kernel[1]);
+    let hw = oh * ow;
+    let (ph, pw) = (h + a.pads[0] + a.pads[2], wd + a.pads[1] + a.pads[3]);
+    let (sy, sx, dy, dx) = (a.strides[0], a.strides[1], a.dilations[0], a.dilations[1]);
+    outv.par_chunks_mut(hw).enumerate().for_each(|(c, o)| {
+        let plane = &xd[c * h * wd..(c + 1) * h * wd];
+        let mut padded = vec![0i32; ph * pw];
+        for y in 0..h {
+            padded[(y + a.pads[0]) * pw + a.pads[1]..(y + a.pads[0]) * pw + a.pads[1] + wd].copy_from_slice(&plane[y * wd..(y + 1) * wd]);
+        }
+        let wc = &w[c * kh * kw..(c + 1) * kh * kw];
+        let mut acc = vec![T::default(); ow];
+        for oy in 0..oh {
+            acc.iter_mut().for_each(|v| *v = T::default());
+            for ky in 0..kh {
+                let row = &padded[(oy * sy + ky * dy) * pw..(oy * sy + ky * dy + 1) * pw];
+                for kx in 0..kw {
+                    let wv = T::from_i32(wc[ky * kw + kx]);
+                    let off = kx * dx;
+                    if sx == 1 {
+                        for (a, &v) in acc.iter_mut().zip(&row[off..off + ow]) {
+                            *a += wv * T::from_i32(v);
+                        }
+                    } else {
+                        for (ox, a) in acc.iter_mut().enumerate() {
+                            *a += wv * T::from_i32(row[off + ox * sx]);
+                        }
+                    }
+                }
+            }
+            ep.finish_row(c, &acc, &mut o[oy * ow..(oy + 1) * ow], small);
+        }
+    });
 }
 
 fn im2col(x: &[i32], cin: usize, h: usize, w: usize, a: &ConvAttrs, oh: usize, ow: usize) -> Vec<i32> {
