@@ -140,6 +140,13 @@ struct BenchArgs {
 }
 
 fn main() -> ExitCode {
+    // Fixed mmap threshold: tensors above 128 KiB are returned to the OS when freed instead of
+    // fragmenting glibc's heap, which keeps peak memory flat however many inputs stream through.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a malloc tuning parameter.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Quantize(a) => quantize(a),

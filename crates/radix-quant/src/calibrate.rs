@@ -10,6 +10,7 @@ use radix_calib::TensorStats;
 use radix_ir::{Graph, ValueId};
 use radix_sim::FloatEngine;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::QuantError;
 
@@ -104,15 +105,29 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 /// Runs the float model on every input item and gathers statistics of every non-constant value.
 /// Must be called inside the caller's rayon pool (its size is the `threads` option).
 pub fn calibrate(graph: &Graph, items: &[Vec<ArrayD<f32>>], show_progress: bool) -> Result<Calibration, QuantError> {
+    calibrate_with(graph, items.len(), &|i| Ok(items[i].clone()), show_progress)
+}
+
+/// Like [`calibrate`], but input item `i` (arrays in graph input order, with batch axis) is
+/// produced on demand by `get(i)`, so only the items being processed are in memory.
+pub fn calibrate_with(graph: &Graph, count: usize, get: &(dyn Fn(usize) -> Result<Vec<ArrayD<f32>>, QuantError> + Sync), show_progress: bool) -> Result<Calibration, QuantError> {
     let engine = FloatEngine::new(graph)?;
     let nvalues = graph.values.len();
-    let pb = if show_progress { progress(items.len(), "calibrating") } else { ProgressBar::hidden() };
-    let empty = || -> Vec<Option<TensorStats>> { vec![None; nvalues] };
-    let stats = items
-        .par_iter()
-        .try_fold(empty, |mut acc, item| {
+    let pb = if show_progress { progress(count, "calibrating") } else { ProgressBar::hidden() };
+    // One accumulator per worker, each pulling the next item index: memory is bounded by the
+    // worker count, not the input count. Merging is exact, so who processed what does not matter.
+    let workers = rayon::current_num_threads().max(1).min(count.max(1));
+    let next = AtomicUsize::new(0);
+    let work = |_: usize| -> Result<Vec<Option<TensorStats>>, QuantError> {
+        let mut acc: Vec<Option<TensorStats>> = vec![None; nvalues];
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count {
+                return Ok(acc);
+            }
+            let item = get(i)?;
             let mut err = None;
-            engine.run_observed(item, &mut |id: ValueId, t: &ArrayD<f32>| {
+            engine.run_observed(&item, &mut |id: ValueId, t: &ArrayD<f32>| {
                 let slot = acc[id.0].get_or_insert_with(TensorStats::new);
                 let r = match t.as_slice() {
                     Some(s) => slot.observe(s),
@@ -122,6 +137,9 @@ pub fn calibrate(graph: &Graph, items: &[Vec<ArrayD<f32>>], show_progress: bool)
                     err = Some(QuantError::NonFiniteActivation { tensor: graph.value(id).name.clone(), msg: e.to_string() });
                 }
             })?;
+            if let Some(e) = err {
+                return Err(e);
+            }
             // Graph inputs are not node outputs; observe them here.
             for (k, &id) in graph.inputs.iter().enumerate() {
                 let slot = acc[id.0].get_or_insert_with(TensorStats::new);
@@ -130,21 +148,19 @@ pub fn calibrate(graph: &Graph, items: &[Vec<ArrayD<f32>>], show_progress: bool)
                 }
             }
             pb.inc(1);
-            match err {
-                Some(e) => Err(e),
-                None => Ok(acc),
+        }
+    };
+    let parts: Vec<Result<Vec<Option<TensorStats>>, QuantError>> = (0..workers).into_par_iter().map(work).collect();
+    let mut stats: Vec<Option<TensorStats>> = vec![None; nvalues];
+    for part in parts {
+        for (x, y) in stats.iter_mut().zip(part?) {
+            match (x.as_mut(), y) {
+                (Some(x), Some(y)) => x.merge(&y),
+                (None, Some(y)) => *x = Some(y),
+                _ => {}
             }
-        })
-        .try_reduce(empty, |mut a, b| {
-            for (x, y) in a.iter_mut().zip(b) {
-                match (x.as_mut(), y) {
-                    (Some(x), Some(y)) => x.merge(&y),
-                    (None, Some(y)) => *x = Some(y),
-                    _ => {}
-                }
-            }
-            Ok(a)
-        })?;
+        }
+    }
     pb.finish_and_clear();
-    Ok(Calibration { stats, num_inputs: items.len() })
+    Ok(Calibration { stats, num_inputs: count })
 }

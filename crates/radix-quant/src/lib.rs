@@ -12,7 +12,7 @@ pub mod quantize;
 use ndarray::{ArrayD, IxDyn};
 use radix_ir::{ConvAttrs, Graph, Op};
 
-pub use calibrate::{calibrate, validate_inputs, Calibration, InputMapping};
+pub use calibrate::{calibrate, calibrate_with, validate_inputs, Calibration, InputMapping};
 pub use quantize::{quantize, QuantConfig, Quantized, RangeChoice};
 
 #[derive(Debug, thiserror::Error)]
