@@ -12,8 +12,10 @@ mod error;
 pub mod fixed;
 pub mod float;
 pub mod gemm;
+pub mod reference;
 mod simd;
 
 pub use error::SimError;
 pub use fixed::FixedEngine;
 pub use float::FloatEngine;
+pub use reference::{ReferenceError, run_reference};

@@ -236,7 +236,7 @@ fn eval_summary(e: &EvalReport, opts: &AnalysisOptions) -> EvaluatorSummary {
     EvaluatorSummary {
         compiler_tiling: opts.compiler_tiling.clone(),
         total_macs: e.total.total_macs,
-        npu_nodes: e.total.npu_nodes,
+        npu_nodes: e.total.npu_nodes.len(),
         cpu_nodes: e.total.cpu_nodes.len(),
         notes: vec!["Estimated by Radix's open cost model (crates/radix-target/EVALUATOR.md); not a hardware measurement.".into()],
     }

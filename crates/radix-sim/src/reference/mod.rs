@@ -1,0 +1,360 @@
+//! The independent reference engine for quantized models: the simplest, obviously correct
+//! reading of `docs/FIXED_POINT.md`.
+//!
+//! It is written separately from the fast engine ([`crate::fixed`]) and shares nothing with it
+//! but the `radix_ir::qmodel` primitives (`Requant::apply`, `AddRequant::apply`, `saturate`,
+//! `QParams::quantize` / `dequantize`), so that a bit-true match of the two on every tensor means
+//! something. Plain loops over output elements with explicit index arithmetic, i64 accumulators,
+//! no GEMM, no threads, no unsafe; it is slow on purpose.
+//!
+//! Choices where the document leaves room (the fast engine must make the same ones):
+//! * The kernel defines the arithmetic, the op only its geometry and attributes: e.g. a `Mul`
+//!   kernel on a `Div` node multiplies by the quantized constant as given.
+//! * PassThrough requires every output's parameters to equal input 0's (and Concat's copied
+//!   inputs to equal the output's); otherwise the node is malformed and reported.
+//! * PassThrough on `Relu` gives `max(q, 0)`, on `Clip { min, max }` clamps to
+//!   `[quantize(min), quantize(max)]` at the output parameters (max applied first, then min).
+//! * MaxPool over a window with no cell inside the input is an error (ONNX never builds one).
+//! * AvgPool's divisor `n`: with `count_include_pad`, kernel cells inside the padded input
+//!   (`-pad_top <= iy < H + pad_bottom`, same for x; ceil_mode cells past the padding do not
+//!   count), otherwise the cells inside the input; `requant[n]` is then applied to the sum of the
+//!   in-input cells.
+//! * PRelu's channel is axis 1 (a single channel for rank < 2); `neg.len()` must equal it.
+//! * Model inputs are quantized with `QParams::quantize`; the observer sees node outputs only
+//!   (not the quantized model inputs).
+//! * CPU nodes: activations dequantized with their parameters, constants from the float graph,
+//!   float op with f64 accumulation (Conv, Gemm, MatMul, AvgPool) or `eval_light`, output
+//!   quantized with `QParams::quantize`. A CPU node whose float result lands within an ulp of a
+//!   rounding boundary may legitimately differ from another float implementation by one code.
+//! * A batch whose axis 0 is `k` times the graph's runs as `k` separate items, outputs
+//!   concatenated on axis 0, the observer called for each item.
+
+mod cpu;
+mod index;
+mod int;
+mod layout;
+
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
+use radix_ir::qmodel::{Placement, QKernel, QParams, QTensor, QuantModel};
+use radix_ir::{Node, ValueId};
+
+use int::Operand;
+
+/// What can go wrong in the reference engine. Errors about a node name it and its op type.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("the graph has {graph} nodes but the quantized model has {quantized}")]
+    NodeCount { graph: usize, quantized: usize },
+    #[error("expected {expected} model inputs, got {got}")]
+    InputCount { expected: usize, got: usize },
+    #[error(
+        "input `{input}`: expected shape {expected:?} (axis 0 may be a positive multiple of it), got {got:?}"
+    )]
+    InputShape {
+        input: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+    #[error("input `{input}`: batch of {got} items, but the first input has {expected}")]
+    BatchMismatch {
+        input: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("tensor `{tensor}` has no usable fixed-point parameters: {msg}")]
+    Params { tensor: String, msg: String },
+    #[error("node `{node}` ({op}): {msg}")]
+    Node {
+        node: String,
+        op: String,
+        msg: String,
+    },
+    #[error("graph: {0}")]
+    Graph(String),
+}
+
+fn node_err(node: &Node, msg: impl Into<String>) -> ReferenceError {
+    ReferenceError::Node {
+        node: node.name.clone(),
+        op: node.op.type_name().to_string(),
+        msg: msg.into(),
+    }
+}
+
+/// Checks that parameters describe a supported code range (2 to 16 bits).
+fn check_params(p: QParams) -> Result<QParams, String> {
+    if !(2..=16).contains(&p.bits) {
+        return Err(format!("{} bits is not a supported width", p.bits));
+    }
+    Ok(p)
+}
+
+/// Runs `model` on float `inputs` (graph input order) in the reference engine and returns the
+/// dequantized graph outputs. `observer` sees every node output's integer tensor.
+pub fn run_reference(
+    model: &QuantModel,
+    inputs: &[ArrayD<f32>],
+    observer: &mut dyn FnMut(ValueId, &QTensor),
+) -> Result<Vec<ArrayD<f32>>, ReferenceError> {
+    let g = &model.graph;
+    g.validate()
+        .map_err(|e| ReferenceError::Graph(e.to_string()))?;
+    if model.nodes.len() != g.nodes.len() {
+        return Err(ReferenceError::NodeCount {
+            graph: g.nodes.len(),
+            quantized: model.nodes.len(),
+        });
+    }
+    if inputs.len() != g.inputs.len() {
+        return Err(ReferenceError::InputCount {
+            expected: g.inputs.len(),
+            got: inputs.len(),
+        });
+    }
+    // Batch items: axis 0 of each input is k times the graph's.
+    let mut items: Option<usize> = None;
+    for (&id, x) in g.inputs.iter().zip(inputs) {
+        let (want, got) = (g.shape(id), x.shape());
+        let name = || g.value(id).name.clone();
+        let k = batch_items(want, got).ok_or_else(|| ReferenceError::InputShape {
+            input: name(),
+            expected: want.to_vec(),
+            got: got.to_vec(),
+        })?;
+        match items {
+            Some(first) if first != k => {
+                return Err(ReferenceError::BatchMismatch {
+                    input: name(),
+                    expected: first,
+                    got: k,
+                });
+            }
+            _ => items = Some(k),
+        }
+    }
+    let items = items.unwrap_or(1);
+    if items == 1 {
+        let views: Vec<ArrayViewD<f32>> = inputs.iter().map(|x| x.view()).collect();
+        return run_item(model, &views, observer);
+    }
+    let mut per_item: Vec<Vec<ArrayD<f32>>> = Vec::with_capacity(items);
+    for k in 0..items {
+        let views: Vec<ArrayViewD<f32>> = g
+            .inputs
+            .iter()
+            .zip(inputs)
+            .map(|(&id, x)| {
+                let b = g.shape(id)[0];
+                x.slice_axis(Axis(0), Slice::from(k * b..(k + 1) * b))
+            })
+            .collect();
+        per_item.push(run_item(model, &views, observer)?);
+    }
+    let mut outs = Vec::with_capacity(g.outputs.len());
+    for (o, &id) in g.outputs.iter().enumerate() {
+        let parts: Vec<ArrayViewD<f32>> = per_item.iter().map(|r| r[o].view()).collect();
+        let cat = ndarray::concatenate(Axis(0), &parts).map_err(|e| {
+            ReferenceError::Graph(format!(
+                "cannot concatenate output `{}` over the batch: {e}",
+                g.value(id).name
+            ))
+        })?;
+        outs.push(cat);
+    }
+    Ok(outs)
+}
+
+/// How many graph-shaped items an input of shape `got` holds (axis 0 a positive multiple).
+fn batch_items(want: &[usize], got: &[usize]) -> Option<usize> {
+    if want == got {
+        return Some(1);
+    }
+    match (want.split_first(), got.split_first()) {
+        (Some((&w0, wr)), Some((&g0, gr)))
+            if wr == gr && w0 > 0 && g0 > 0 && g0.is_multiple_of(w0) =>
+        {
+            Some(g0 / w0)
+        }
+        _ => None,
+    }
+}
+
+/// A value during a run: its codes and parameters.
+struct Slot {
+    t: QTensor,
+    p: QParams,
+}
+
+/// One item (graph-shaped inputs).
+fn run_item(
+    model: &QuantModel,
+    inputs: &[ArrayViewD<f32>],
+    observer: &mut dyn FnMut(ValueId, &QTensor),
+) -> Result<Vec<ArrayD<f32>>, ReferenceError> {
+    let g = &model.graph;
+    let mut env: Vec<Option<Slot>> = (0..g.values.len()).map(|_| None).collect();
+    for (&id, x) in g.inputs.iter().zip(inputs) {
+        let name = &g.value(id).name;
+        let p = model
+            .params(id)
+            .ok_or_else(|| "missing".to_string())
+            .and_then(check_params)
+            .map_err(|msg| ReferenceError::Params {
+                tensor: name.clone(),
+                msg,
+            })?;
+        let data = x.iter().map(|&v| p.quantize(v)).collect();
+        env[id.0] = Some(Slot {
+            t: QTensor {
+                shape: x.shape().to_vec(),
+                data,
+            },
+            p,
+        });
+    }
+    // Last node reading each value (graph outputs are kept to the end).
+    let mut last_use = vec![None; g.values.len()];
+    for (ni, n) in g.nodes.iter().enumerate() {
+        for &v in &n.inputs {
+            last_use[v.0] = Some(ni);
+        }
+    }
+    for &o in &g.outputs {
+        last_use[o.0] = None;
+    }
+    for (ni, (node, qn)) in g.nodes.iter().zip(&model.nodes).enumerate() {
+        let mut outs = Vec::with_capacity(node.outputs.len());
+        for &o in &node.outputs {
+            let p = model
+                .params(o)
+                .ok_or_else(|| "missing".to_string())
+                .and_then(check_params)
+                .map_err(|m| {
+                    node_err(
+                        node,
+                        format!("output `{}`: {m} fixed-point parameters", g.value(o).name),
+                    )
+                })?;
+            outs.push((g.shape(o).to_vec(), p));
+        }
+        let results = if qn.placement == Placement::Cpu || matches!(qn.kernel, QKernel::Cpu) {
+            run_cpu(model, node, &env, &outs)
+        } else {
+            let ins = node
+                .inputs
+                .iter()
+                .map(|&v| operand(model, &env, v))
+                .collect::<Result<Vec<_>, _>>();
+            ins.and_then(|ins| int::run(g, node, &qn.kernel, &ins, &outs))
+        }
+        .map_err(|m| node_err(node, m))?;
+        if results.len() != node.outputs.len() {
+            return Err(node_err(
+                node,
+                format!(
+                    "{} results for {} outputs",
+                    results.len(),
+                    node.outputs.len()
+                ),
+            ));
+        }
+        for ((&o, data), (shape, p)) in node.outputs.iter().zip(results).zip(outs) {
+            if data.len() != shape.iter().product::<usize>() {
+                return Err(node_err(
+                    node,
+                    format!("{} values for output shape {shape:?}", data.len()),
+                ));
+            }
+            let t = QTensor { shape, data };
+            observer(o, &t);
+            env[o.0] = Some(Slot { t, p });
+        }
+        for &v in &node.inputs {
+            if last_use[v.0] == Some(ni) {
+                env[v.0] = None;
+            }
+        }
+    }
+    let mut outs = Vec::with_capacity(g.outputs.len());
+    for &o in &g.outputs {
+        let out = match (&env[o.0], g.const_data(o)) {
+            (Some(s), _) => ArrayD::from_shape_vec(
+                IxDyn(&s.t.shape),
+                s.t.data.iter().map(|&q| s.p.dequantize(q)).collect(),
+            )
+            .map_err(|e| ReferenceError::Graph(e.to_string()))?,
+            (None, Some(c)) => c.clone(),
+            (None, None) => {
+                return Err(ReferenceError::Graph(format!(
+                    "output `{}` was never produced",
+                    g.value(o).name
+                )));
+            }
+        };
+        outs.push(out);
+    }
+    Ok(outs)
+}
+
+/// Input `v` of an integer kernel: an activation, a quantized constant, or (None) a constant
+/// without quantized data (weights and other constants the kernel carries itself).
+fn operand<'a>(
+    model: &'a QuantModel,
+    env: &'a [Option<Slot>],
+    v: ValueId,
+) -> Result<Option<Operand<'a>>, String> {
+    let g = &model.graph;
+    if let Some(s) = &env[v.0] {
+        return Ok(Some(Operand {
+            shape: &s.t.shape,
+            data: &s.t.data,
+            params: s.p,
+        }));
+    }
+    if !g.value(v).is_const() {
+        return Err(format!("input `{}` is not available", g.value(v).name));
+    }
+    match model.consts.get(v.0).and_then(Option::as_ref) {
+        Some(c) => {
+            let params = check_params(c.params)
+                .map_err(|m| format!("constant `{}`: {m}", g.value(v).name))?;
+            Ok(Some(Operand {
+                shape: g.shape(v),
+                data: &c.data,
+                params,
+            }))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A CPU node: dequantize the activations, take constants from the float graph, run the float
+/// op, quantize each output with its parameters.
+fn run_cpu(
+    model: &QuantModel,
+    node: &Node,
+    env: &[Option<Slot>],
+    outs: &[(Vec<usize>, QParams)],
+) -> Result<Vec<Vec<i32>>, String> {
+    let g = &model.graph;
+    let mut ins = Vec::with_capacity(node.inputs.len());
+    for &v in &node.inputs {
+        let x = match (&env[v.0], g.const_data(v)) {
+            (Some(s), _) => ArrayD::from_shape_vec(
+                IxDyn(&s.t.shape),
+                s.t.data.iter().map(|&q| s.p.dequantize(q)).collect(),
+            )
+            .map_err(|e| e.to_string())?,
+            (None, Some(c)) => c.clone(),
+            (None, None) => return Err(format!("input `{}` is not available", g.value(v).name)),
+        };
+        ins.push(x);
+    }
+    let shapes: Vec<Vec<usize>> = outs.iter().map(|(s, _)| s.clone()).collect();
+    let ys = cpu::eval(g, node, &ins, &shapes)?;
+    Ok(ys
+        .iter()
+        .zip(outs)
+        .map(|(y, (_, p))| y.iter().map(|&v| p.quantize(v)).collect())
+        .collect())
+}
