@@ -9,7 +9,10 @@ use ndarray::{Array4, ArrayD, Axis, IxDyn};
 use radix::{AnalysisOptions, InputMapping, Model, ModelConfig};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Radix: quantize ONNX models for Kneron-class NPUs")]
+#[command(
+    name = "cargo xtask",
+    about = "Radix: quantize ONNX models for Kneron-class NPUs"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -19,7 +22,7 @@ struct Cli {
 enum Cmd {
     /// Quantize a model (analysis modes 1-3). With no arguments: the bundled MobileNetV2 on the
     /// bundled photos, for KL720.
-    Quantize(QuantizeArgs),
+    Quantize(Box<QuantizeArgs>),
     /// Run a model (ONNX: float; BIE: fixed point) and write one .npy per output.
     Infer(InferArgs),
     /// Estimate NPU performance only (analysis mode 0).
@@ -149,7 +152,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Quantize(a) => quantize(a),
+        Cmd::Quantize(a) => quantize(*a),
         Cmd::Infer(a) => infer(a),
         Cmd::Evaluate(a) => evaluate(a),
         Cmd::Radix { inputs } => radix_cmd(&inputs),
@@ -167,14 +170,26 @@ fn main() -> ExitCode {
 type R<T> = Result<T, String>;
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn import_opts(shapes: &[String]) -> R<radix_onnx::ImportOptions> {
     let mut o = radix_onnx::ImportOptions::default();
     for s in shapes {
-        let (n, d) = s.split_once('=').ok_or_else(|| format!("--input-shape `{s}`: expected NAME=d0,d1,..."))?;
-        let dims = d.split(',').map(|x| x.trim().parse::<usize>().map_err(|_| format!("--input-shape `{s}`: `{x}` is not a dimension"))).collect::<R<Vec<_>>>()?;
+        let (n, d) = s
+            .split_once('=')
+            .ok_or_else(|| format!("--input-shape `{s}`: expected NAME=d0,d1,..."))?;
+        let dims = d
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("--input-shape `{s}`: `{x}` is not a dimension"))
+            })
+            .collect::<R<Vec<_>>>()?;
         o.input_shapes.insert(n.to_string(), dims);
     }
     Ok(o)
@@ -190,7 +205,10 @@ fn read_npy_f32(path: &Path) -> R<ArrayD<f32>> {
     if let Ok(a) = ndarray_npy::read_npy::<_, ArrayD<f64>>(path) {
         return Ok(a.mapv(|v| v as f32));
     }
-    Err(format!("cannot read `{}` as a float32/float64/uint8 .npy file", path.display()))
+    Err(format!(
+        "cannot read `{}` as a float32/float64/uint8 .npy file",
+        path.display()
+    ))
 }
 
 /// Images in a folder → preprocessed NCHW arrays of the model input's size.
@@ -210,7 +228,11 @@ fn read_image_folder(dir: &Path, shape: &[usize], a: &InputArgs) -> R<Vec<ArrayD
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read folder `{}`: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| ["png", "jpg", "jpeg", "bmp"].contains(&x.to_string_lossy().to_lowercase().as_str())))
+        .filter(|p| {
+            p.extension().is_some_and(|x| {
+                ["png", "jpg", "jpeg", "bmp"].contains(&x.to_string_lossy().to_lowercase().as_str())
+            })
+        })
         .collect();
     files.sort();
     if files.is_empty() {
@@ -223,8 +245,15 @@ fn read_image_folder(dir: &Path, shape: &[usize], a: &InputArgs) -> R<Vec<ArrayD
     };
     let mut out = Vec::with_capacity(files.len());
     for f in files {
-        let img = image::open(&f).map_err(|e| format!("cannot read image `{}`: {e}", f.display()))?.to_rgb8();
-        let img = image::imageops::resize(&img, w as u32, h as u32, image::imageops::FilterType::Triangle);
+        let img = image::open(&f)
+            .map_err(|e| format!("cannot read image `{}`: {e}", f.display()))?
+            .to_rgb8();
+        let img = image::imageops::resize(
+            &img,
+            w as u32,
+            h as u32,
+            image::imageops::FilterType::Triangle,
+        );
         let arr = Array4::from_shape_fn((1, 3, h, w), |(_, c, y, x)| {
             let ch = if bgr { 2 - c } else { c };
             let v = img.get_pixel(x as u32, y as u32)[ch] as f32;
@@ -242,7 +271,10 @@ fn read_image_folder(dir: &Path, shape: &[usize], a: &InputArgs) -> R<Vec<ArrayD
         out.push(arr.into_dyn());
     }
     if !["imagenet", "pm1", "zero-one", "raw", "mtcnn"].contains(&a.preprocess.as_str()) {
-        return Err(format!("--preprocess `{}`: expected imagenet, pm1, zero-one, mtcnn or raw", a.preprocess));
+        return Err(format!(
+            "--preprocess `{}`: expected imagenet, pm1, zero-one, mtcnn or raw",
+            a.preprocess
+        ));
     }
     Ok(out)
 }
@@ -255,18 +287,29 @@ fn read_inputs(graph: &radix::Graph, a: &InputArgs) -> R<InputMapping> {
             Some((n, p)) => (n.to_string(), PathBuf::from(p)),
             None => {
                 if graph.inputs.len() != 1 {
-                    return Err(format!("the model has {} inputs: use --inputs NAME=FILE", graph.inputs.len()));
+                    return Err(format!(
+                        "the model has {} inputs: use --inputs NAME=FILE",
+                        graph.inputs.len()
+                    ));
                 }
-                (graph.value(graph.inputs[0]).name.clone(), PathBuf::from(spec))
+                (
+                    graph.value(graph.inputs[0]).name.clone(),
+                    PathBuf::from(spec),
+                )
             }
         };
-        let shape = graph.value_by_name(&name).map(|v| graph.shape(v).to_vec()).unwrap_or_default();
+        let shape = graph
+            .value_by_name(&name)
+            .map(|v| graph.shape(v).to_vec())
+            .unwrap_or_default();
         let arrays = if path.is_dir() {
             read_image_folder(&path, &shape, a)?
         } else {
             let arr = read_npy_f32(&path)?;
             let n = arr.shape().first().copied().unwrap_or(0);
-            (0..n).map(|i| arr.index_axis(Axis(0), i).insert_axis(Axis(0)).to_owned()).collect()
+            (0..n)
+                .map(|i| arr.index_axis(Axis(0), i).insert_axis(Axis(0)).to_owned())
+                .collect()
         };
         m.insert(name, arrays);
     }
@@ -276,18 +319,29 @@ fn read_inputs(graph: &radix::Graph, a: &InputArgs) -> R<InputMapping> {
 /// The bundled photos, preprocessed for MobileNetV2 (ImageNet mean/std, NCHW).
 fn bundled_photos() -> R<Vec<ArrayD<f32>>> {
     let path = workspace_root().join("fixtures/images/photos_224_uint8_nhwc.npy");
-    let raw: ndarray::Array4<u8> = ndarray_npy::read_npy(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let raw: ndarray::Array4<u8> = ndarray_npy::read_npy(&path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let (mean, std) = ([0.485f32, 0.456, 0.406], [0.229f32, 0.224, 0.225]);
     Ok(raw
         .axis_iter(Axis(0))
-        .map(|img| Array4::from_shape_fn((1, 3, 224, 224), |(_, c, y, x)| (img[[y, x, c]] as f32 / 255.0 - mean[c]) / std[c]).into_dyn())
+        .map(|img| {
+            Array4::from_shape_fn((1, 3, 224, 224), |(_, c, y, x)| {
+                (img[[y, x, c]] as f32 / 255.0 - mean[c]) / std[c]
+            })
+            .into_dyn()
+        })
         .collect())
 }
 
 fn quantize(a: QuantizeArgs) -> R<()> {
     let bundled = a.model.is_none();
-    let model_path = a.model.clone().unwrap_or_else(|| workspace_root().join("fixtures/models/mobilenetv2.onnx"));
-    let km = ModelConfig::from_onnx_with(&model_path, a.platform, &import_opts(&a.input.input_shape)?).map_err(|e| e.to_string())?;
+    let model_path = a
+        .model
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("fixtures/models/mobilenetv2.onnx"));
+    let km =
+        ModelConfig::from_onnx_with(&model_path, a.platform, &import_opts(&a.input.input_shape)?)
+            .map_err(|e| e.to_string())?;
     let mapping = if bundled && a.input.inputs.is_empty() {
         let mut m = InputMapping::new();
         m.insert("input", bundled_photos()?);
@@ -321,14 +375,19 @@ fn quantize(a: QuantizeArgs) -> R<()> {
     for w in &out.warnings {
         eprintln!("warning: {w}");
     }
-    let fmt = |v: Option<f64>, unit: &str| v.map(|x| format!("{x:.2}{unit}")).unwrap_or_else(|| "n/a".into());
+    let fmt = |v: Option<f64>, unit: &str| {
+        v.map(|x| format!("{x:.2}{unit}"))
+            .unwrap_or_else(|| "n/a".into())
+    };
     println!(
         "{} on KL{}: {:.1}s, SNR {}, btm {}, est. {} fps",
         km.name,
         a.platform,
         t.elapsed().as_secs_f64(),
         fmt(out.snr_db, " dB"),
-        out.btm.map(|b| b.to_string()).unwrap_or_else(|| "not run".into()),
+        out.btm
+            .map(|b| b.to_string())
+            .unwrap_or_else(|| "not run".into()),
         fmt(out.fps, "")
     );
     if let Some(b) = &out.bie_path {
@@ -344,19 +403,25 @@ fn infer(a: InferArgs) -> R<()> {
     let km = if is_bie {
         ModelConfig::from_bie(&a.model, a.key_file.as_deref()).map_err(|e| e.to_string())?
     } else {
-        ModelConfig::from_onnx_with(&a.model, 720, &import_opts(&a.input.input_shape)?).map_err(|e| e.to_string())?
+        ModelConfig::from_onnx_with(&a.model, 720, &import_opts(&a.input.input_shape)?)
+            .map_err(|e| e.to_string())?
     };
     let g = km.graph();
     let mapping = read_inputs(g, &a.input)?;
     let mut batches = Vec::with_capacity(g.inputs.len());
     for &id in &g.inputs {
         let name = &g.value(id).name;
-        let arrays = mapping.get(name).ok_or_else(|| format!("no data for model input `{name}` (use --inputs {name}=FILE.npy)"))?;
+        let arrays = mapping.get(name).ok_or_else(|| {
+            format!("no data for model input `{name}` (use --inputs {name}=FILE.npy)")
+        })?;
         if arrays.is_empty() {
             return Err(format!("model input `{name}`: the batch is empty"));
         }
         let views: Vec<_> = arrays.iter().map(|x| x.view()).collect();
-        batches.push(ndarray::concatenate(Axis(0), &views).map_err(|e| format!("model input `{name}`: {e}"))?);
+        batches.push(
+            ndarray::concatenate(Axis(0), &views)
+                .map_err(|e| format!("model input `{name}`: {e}"))?,
+        );
     }
     let model = match &km.source {
         radix::ModelSource::Bie { model, .. } => Model::Bie(model),
@@ -364,22 +429,43 @@ fn infer(a: InferArgs) -> R<()> {
     };
     let t = Instant::now();
     let outs = radix::inference(&batches, model, &[], a.threads).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&a.out).map_err(|e| format!("cannot create `{}`: {e}", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| format!("cannot create `{}`: {e}", a.out.display()))?;
     for (o, &id) in outs.iter().zip(&g.outputs) {
         let name = g.value(id).name.replace(['/', '\\', ':'], "_");
         let p = a.out.join(format!("{name}.npy"));
-        ndarray_npy::write_npy(&p, o).map_err(|e| format!("cannot write `{}`: {e}", p.display()))?;
+        ndarray_npy::write_npy(&p, o)
+            .map_err(|e| format!("cannot write `{}`: {e}", p.display()))?;
         println!("{} {:?} -> {}", g.value(id).name, o.shape(), p.display());
     }
-    eprintln!("{} item(s) in {:.3}s", batches.first().map(|b| b.shape()[0]).unwrap_or(0), t.elapsed().as_secs_f64());
+    eprintln!(
+        "{} item(s) in {:.3}s",
+        batches.first().map(|b| b.shape()[0]).unwrap_or(0),
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 fn evaluate(a: EvaluateArgs) -> R<()> {
-    let km = ModelConfig::from_onnx_with(&a.model, a.platform, &import_opts(&a.input_shape)?).map_err(|e| e.to_string())?;
-    let opts = AnalysisOptions { output_dir: a.output_dir, mode: 0, compiler_tiling: a.compiler_tiling, datapath_bitwidth_mode: a.datapath_bitwidth_mode, ..Default::default() };
-    let out = km.analysis(&InputMapping::new(), &opts).map_err(|e| e.to_string())?;
-    println!("{} on KL{}: est. {:.1} fps; report {}", km.name, a.platform, out.fps.unwrap_or(0.0), out.report_html.display());
+    let km = ModelConfig::from_onnx_with(&a.model, a.platform, &import_opts(&a.input_shape)?)
+        .map_err(|e| e.to_string())?;
+    let opts = AnalysisOptions {
+        output_dir: a.output_dir,
+        mode: 0,
+        compiler_tiling: a.compiler_tiling,
+        datapath_bitwidth_mode: a.datapath_bitwidth_mode,
+        ..Default::default()
+    };
+    let out = km
+        .analysis(&InputMapping::new(), &opts)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{} on KL{}: est. {:.1} fps; report {}",
+        km.name,
+        a.platform,
+        out.fps.unwrap_or(0.0),
+        out.report_html.display()
+    );
     Ok(())
 }
 
@@ -387,7 +473,10 @@ fn radix_cmd(inputs: &[PathBuf]) -> R<()> {
     if inputs.is_empty() {
         return Err("give at least one --inputs X.npy".into());
     }
-    let arrays = inputs.iter().map(|p| read_npy_f32(p)).collect::<R<Vec<_>>>()?;
+    let arrays = inputs
+        .iter()
+        .map(|p| read_npy_f32(p))
+        .collect::<R<Vec<_>>>()?;
     let r = radix::get_radix(&arrays).map_err(|e| e.to_string())?;
     println!("{r}");
     Ok(())
@@ -404,21 +493,31 @@ fn bench(a: BenchArgs) -> R<()> {
     let km = ModelConfig::from_onnx(&model, 720).map_err(|e| e.to_string())?;
     let g = km.graph();
     let photos = bundled_photos()?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(a.threads).build().map_err(|e| e.to_string())?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build()
+        .map_err(|e| e.to_string())?;
     // Float engine latency, one image at a time.
     let engine = radix_sim::FloatEngine::new(g).map_err(|e| e.to_string())?;
     let mut times = Vec::new();
     pool.install(|| -> R<()> {
-        engine.run(std::slice::from_ref(&photos[0])).map_err(|e| e.to_string())?;
+        engine
+            .run(std::slice::from_ref(&photos[0]))
+            .map_err(|e| e.to_string())?;
         for i in 0..a.runs {
             let t = Instant::now();
-            engine.run(std::slice::from_ref(&photos[i % photos.len()])).map_err(|e| e.to_string())?;
+            engine
+                .run(std::slice::from_ref(&photos[i % photos.len()]))
+                .map_err(|e| e.to_string())?;
             times.push(t.elapsed().as_secs_f64() * 1e3);
         }
         Ok(())
     })?;
     let float_ms = median(&mut times);
-    println!("radix_float_ms_per_input_median {float_ms:.3} (threads={}, n={})", a.threads, a.runs);
+    println!(
+        "radix_float_ms_per_input_median {float_ms:.3} (threads={}, n={})",
+        a.threads, a.runs
+    );
     // Calibration (MinMax statistics gathering + ranges) on the 22 photos.
     let mut g2 = g.clone();
     radix_quant::prepare(&mut g2);
@@ -427,44 +526,87 @@ fn bench(a: BenchArgs) -> R<()> {
     let mut mmse_s = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
-        let c = pool.install(|| radix_quant::calibrate(&g2, &items, false)).map_err(|e| e.to_string())?;
+        let c = pool
+            .install(|| radix_quant::calibrate(&g2, &items, false))
+            .map_err(|e| e.to_string())?;
         let mut cfg = radix_quant::QuantConfig::int8(radix_target::Platform::Kl720);
-        cfg.range = radix_quant::RangeChoice::Percentage { percentage: 1.0, percentage_16b: 1.0 };
+        cfg.range = radix_quant::RangeChoice::Percentage {
+            percentage: 1.0,
+            percentage_16b: 1.0,
+        };
         radix_quant::quantize(&g2, &c, &cfg).map_err(|e| e.to_string())?;
         calib_s.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let c = pool.install(|| radix_quant::calibrate(&g2, &items, false)).map_err(|e| e.to_string())?;
-        cfg.range = radix_quant::RangeChoice::Mmse { percentile: 0.001, outlier_factor: 1.0 };
+        let c = pool
+            .install(|| radix_quant::calibrate(&g2, &items, false))
+            .map_err(|e| e.to_string())?;
+        cfg.range = radix_quant::RangeChoice::Mmse {
+            percentile: 0.001,
+            outlier_factor: 1.0,
+        };
         radix_quant::quantize(&g2, &c, &cfg).map_err(|e| e.to_string())?;
         mmse_s.push(t.elapsed().as_secs_f64());
     }
-    println!("radix_calibrate_quantize_s {:.3} (minmax, n=22, threads={})", median(&mut calib_s), a.threads);
-    println!("radix_calibrate_quantize_mmse_s {:.3} (mmse, n=22, threads={})", median(&mut mmse_s), a.threads);
+    println!(
+        "radix_calibrate_quantize_s {:.3} (minmax, n=22, threads={})",
+        median(&mut calib_s),
+        a.threads
+    );
+    println!(
+        "radix_calibrate_quantize_mmse_s {:.3} (mmse, n=22, threads={})",
+        median(&mut mmse_s),
+        a.threads
+    );
     // Fixed-point engine latency (720 int8).
-    let c = pool.install(|| radix_quant::calibrate(&g2, &items, false)).map_err(|e| e.to_string())?;
-    let q = radix_quant::quantize(&g2, &c, &radix_quant::QuantConfig::int8(radix_target::Platform::Kl720)).map_err(|e| e.to_string())?;
+    let c = pool
+        .install(|| radix_quant::calibrate(&g2, &items, false))
+        .map_err(|e| e.to_string())?;
+    let q = radix_quant::quantize(
+        &g2,
+        &c,
+        &radix_quant::QuantConfig::int8(radix_target::Platform::Kl720),
+    )
+    .map_err(|e| e.to_string())?;
     let fixed = radix_sim::FixedEngine::new(&q.model).map_err(|e| e.to_string())?;
     let mut ftimes = Vec::new();
     pool.install(|| -> R<()> {
         for i in 0..a.runs.min(20) {
             let t = Instant::now();
-            fixed.run(std::slice::from_ref(&photos[i % photos.len()])).map_err(|e| e.to_string())?;
+            fixed
+                .run(std::slice::from_ref(&photos[i % photos.len()]))
+                .map_err(|e| e.to_string())?;
             ftimes.push(t.elapsed().as_secs_f64() * 1e3);
         }
         Ok(())
     })?;
-    println!("radix_fixed_ms_per_input_median {:.3} (720 int8, threads={})", median(&mut ftimes), a.threads);
+    println!(
+        "radix_fixed_ms_per_input_median {:.3} (720 int8, threads={})",
+        median(&mut ftimes),
+        a.threads
+    );
     // The peer, same inputs, same threads, same run.
     if !a.python.exists() {
-        println!("onnxruntime: {} not found; set it up with `python3 -m venv /tmp/ortvenv && /tmp/ortvenv/bin/pip install onnxruntime onnx numpy`", a.python.display());
+        println!(
+            "onnxruntime: {} not found; set it up with `python3 -m venv /tmp/ortvenv && /tmp/ortvenv/bin/pip install onnxruntime onnx numpy`",
+            a.python.display()
+        );
         return Ok(());
     }
     let tmp = std::env::temp_dir().join("radix-bench-inputs.npy");
     let views: Vec<_> = photos.iter().map(|p| p.view()).collect();
     let batch = ndarray::concatenate(Axis(0), &views).map_err(|e| e.to_string())?;
-    ndarray_npy::write_npy(&tmp, &batch.into_dimensionality::<IxDyn>().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    ndarray_npy::write_npy(
+        &tmp,
+        &batch
+            .into_dimensionality::<IxDyn>()
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
     let script = root.join("tools/ort_baseline.py");
-    for args in [vec!["infer".to_string()], vec!["quantize".into(), "--method".into(), "minmax".into()]] {
+    for args in [
+        vec!["infer".to_string()],
+        vec!["quantize".into(), "--method".into(), "minmax".into()],
+    ] {
         let out = std::process::Command::new(&a.python)
             .arg(&script)
             .args(&args[..1])

@@ -6,8 +6,8 @@
 
 use ndarray::{ArrayD, Axis, IxDyn, Slice, Zip};
 
-use crate::op::PadMode;
 use crate::Op;
+use crate::op::PadMode;
 
 /// Applies a unary elementwise op to one value.
 #[inline]
@@ -42,49 +42,90 @@ pub fn sigmoid(x: f32) -> f32 {
 }
 
 /// numpy-broadcast binary op.
-pub fn binary(a: &ArrayD<f32>, b: &ArrayD<f32>, f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Result<ArrayD<f32>, String> {
-    let shape = crate::shape::broadcast(a.shape(), b.shape())
-        .ok_or_else(|| format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()))?;
+pub fn binary(
+    a: &ArrayD<f32>,
+    b: &ArrayD<f32>,
+    f: impl Fn(f32, f32) -> f32 + Sync + Send,
+) -> Result<ArrayD<f32>, String> {
+    let shape = crate::shape::broadcast(a.shape(), b.shape()).ok_or_else(|| {
+        format!(
+            "shapes {:?} and {:?} do not broadcast",
+            a.shape(),
+            b.shape()
+        )
+    })?;
     let av = a.broadcast(IxDyn(&shape)).ok_or("broadcast failed")?;
     let bv = b.broadcast(IxDyn(&shape)).ok_or("broadcast failed")?;
     let mut out = ArrayD::<f32>::zeros(IxDyn(&shape));
-    Zip::from(&mut out).and(&av).and(&bv).for_each(|o, &x, &y| *o = f(x, y));
+    Zip::from(&mut out)
+        .and(&av)
+        .and(&bv)
+        .for_each(|o, &x, &y| *o = f(x, y));
     Ok(out)
 }
 
 /// Evaluates a light op; `None` means the op is not light (the engine must run it).
-pub fn eval_light(op: &Op, ins: &[&ArrayD<f32>], out_shapes: &[Vec<usize>]) -> Option<Result<Vec<ArrayD<f32>>, String>> {
+pub fn eval_light(
+    op: &Op,
+    ins: &[&ArrayD<f32>],
+    out_shapes: &[Vec<usize>],
+) -> Option<Result<Vec<ArrayD<f32>>, String>> {
     let x = ins.first()?;
     let r = match op {
-        Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } | Op::Sigmoid | Op::HardSigmoid { .. } | Op::HardSwish | Op::Tanh | Op::Exp => {
-            Ok(vec![x.mapv(|v| unary(op, v))])
-        }
+        Op::Relu
+        | Op::Clip { .. }
+        | Op::LeakyRelu { .. }
+        | Op::Sigmoid
+        | Op::HardSigmoid { .. }
+        | Op::HardSwish
+        | Op::Tanh
+        | Op::Exp => Ok(vec![x.mapv(|v| unary(op, v))]),
         Op::Identity | Op::Dropout | Op::Cast => Ok(vec![(*x).clone()]),
         Op::Add => binary(x, ins.get(1)?, |a, b| a + b).map(|o| vec![o]),
         Op::Sub => binary(x, ins.get(1)?, |a, b| a - b).map(|o| vec![o]),
         Op::Mul => binary(x, ins.get(1)?, |a, b| a * b).map(|o| vec![o]),
         Op::Div => binary(x, ins.get(1)?, |a, b| a / b).map(|o| vec![o]),
-        Op::PRelu => binary(x, ins.get(1)?, |a, s| if a < 0.0 { a * s } else { a }).map(|o| vec![o]),
+        Op::PRelu => {
+            binary(x, ins.get(1)?, |a, s| if a < 0.0 { a * s } else { a }).map(|o| vec![o])
+        }
         Op::BatchNorm { epsilon } => batch_norm(x, ins, *epsilon).map(|o| vec![o]),
         Op::Reshape { .. } | Op::Flatten { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } => {
             let shape = out_shapes.first()?;
-            x.as_standard_layout().into_owned().into_shape_with_order(IxDyn(shape)).map(|o| vec![o]).map_err(|e| e.to_string())
+            x.as_standard_layout()
+                .into_owned()
+                .into_shape_with_order(IxDyn(shape))
+                .map(|o| vec![o])
+                .map_err(|e| e.to_string())
         }
-        Op::Transpose { perm } => Ok(vec![x.view().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned()]),
+        Op::Transpose { perm } => Ok(vec![
+            x.view()
+                .permuted_axes(IxDyn(perm))
+                .as_standard_layout()
+                .into_owned(),
+        ]),
         Op::Concat { axis } => {
             let views: Vec<_> = ins.iter().map(|a| a.view()).collect();
-            ndarray::concatenate(Axis(*axis), &views).map(|o| vec![o]).map_err(|e| e.to_string())
+            ndarray::concatenate(Axis(*axis), &views)
+                .map(|o| vec![o])
+                .map_err(|e| e.to_string())
         }
         Op::Split { axis, splits } => {
             let mut outs = Vec::with_capacity(splits.len());
             let mut start = 0;
             for &s in splits {
-                outs.push(x.slice_axis(Axis(*axis), Slice::from(start..start + s)).to_owned());
+                outs.push(
+                    x.slice_axis(Axis(*axis), Slice::from(start..start + s))
+                        .to_owned(),
+                );
                 start += s;
             }
             Ok(outs)
         }
-        Op::Slice { starts, ends, steps } => {
+        Op::Slice {
+            starts,
+            ends,
+            steps,
+        } => {
             let mut v = x.view();
             for ax in 0..x.ndim() {
                 let (s, e, st) = (starts[ax], ends[ax], steps[ax]);
@@ -94,7 +135,11 @@ pub fn eval_light(op: &Op, ins: &[&ArrayD<f32>], out_shapes: &[Vec<usize>]) -> O
                     // Negative steps: ndarray takes the range first, then steps from its end.
                     let lo = (e + 1).max(0);
                     let hi = s + 1;
-                    if hi <= lo { Slice::new(0, Some(0), 1) } else { Slice::new(lo as isize, Some(hi as isize), st as isize) }
+                    if hi <= lo {
+                        Slice::new(0, Some(0), 1)
+                    } else {
+                        Slice::new(lo as isize, Some(hi as isize), st as isize)
+                    }
                 };
                 v.slice_axis_inplace(Axis(ax), slice);
             }
@@ -112,16 +157,29 @@ pub fn eval_light(op: &Op, ins: &[&ArrayD<f32>], out_shapes: &[Vec<usize>]) -> O
                 if i < 0 || i >= dim {
                     return Some(Err(format!("gather index {i} out of range for dim {dim}")));
                 }
-                parts.push(x.index_axis(Axis(*axis), i as usize).insert_axis(Axis(*axis)));
+                parts.push(
+                    x.index_axis(Axis(*axis), i as usize)
+                        .insert_axis(Axis(*axis)),
+                );
             }
             let cat = match ndarray::concatenate(Axis(*axis), &parts) {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e.to_string())),
             };
             let shape = out_shapes.first()?;
-            cat.as_standard_layout().into_owned().into_shape_with_order(IxDyn(shape)).map(|o| vec![o]).map_err(|e| e.to_string())
+            cat.as_standard_layout()
+                .into_owned()
+                .into_shape_with_order(IxDyn(shape))
+                .map(|o| vec![o])
+                .map_err(|e| e.to_string())
         }
-        Op::Shape => Ok(vec![ArrayD::from_shape_vec(IxDyn(&[x.ndim()]), x.shape().iter().map(|&d| d as f32).collect()).ok()?]),
+        Op::Shape => Ok(vec![
+            ArrayD::from_shape_vec(
+                IxDyn(&[x.ndim()]),
+                x.shape().iter().map(|&d| d as f32).collect(),
+            )
+            .ok()?,
+        ]),
         Op::Pad { pads, mode, value } => pad(x, pads, *mode, *value).map(|o| vec![o]),
         Op::Softmax { axis, legacy } => Ok(vec![softmax(x, *axis, *legacy)]),
         Op::ReduceMean { axes, .. } => {
@@ -130,7 +188,9 @@ pub fn eval_light(op: &Op, ins: &[&ArrayD<f32>], out_shapes: &[Vec<usize>]) -> O
                 cur = cur.mean_axis(Axis(ax))?;
             }
             let shape = out_shapes.first()?;
-            cur.into_shape_with_order(IxDyn(shape)).map(|o| vec![o]).map_err(|e| e.to_string())
+            cur.into_shape_with_order(IxDyn(shape))
+                .map(|o| vec![o])
+                .map_err(|e| e.to_string())
         }
         Op::GlobalAveragePool | Op::GlobalMaxPool => {
             let s = x.shape();
@@ -146,7 +206,9 @@ pub fn eval_light(op: &Op, ins: &[&ArrayD<f32>], out_shapes: &[Vec<usize>]) -> O
                     (plane.iter().map(|&v| v as f64).sum::<f64>() / hw as f64) as f32
                 });
             }
-            ArrayD::from_shape_vec(IxDyn(out_shapes.first()?), out).map(|o| vec![o]).map_err(|e| e.to_string())
+            ArrayD::from_shape_vec(IxDyn(out_shapes.first()?), out)
+                .map(|o| vec![o])
+                .map_err(|e| e.to_string())
         }
         _ => return None,
     };
@@ -160,7 +222,14 @@ fn batch_norm(x: &ArrayD<f32>, ins: &[&ArrayD<f32>], eps: f32) -> Result<ArrayD<
     let c = x.shape()[1];
     let get = |i: usize| -> Result<Vec<f32>, String> {
         let v: Vec<f32> = ins[i].iter().copied().collect();
-        if v.len() != c { Err(format!("BatchNormalization parameter {i} has {} values for {c} channels", v.len())) } else { Ok(v) }
+        if v.len() != c {
+            Err(format!(
+                "BatchNormalization parameter {i} has {} values for {c} channels",
+                v.len()
+            ))
+        } else {
+            Ok(v)
+        }
     };
     let (scale, bias, mean, var) = (get(1)?, get(2)?, get(3)?, get(4)?);
     let mut out = x.as_standard_layout().into_owned();
@@ -207,8 +276,18 @@ fn softmax_row(row: &mut [f32]) {
     row.iter_mut().for_each(|v| *v /= sum);
 }
 
-fn pad(x: &ArrayD<f32>, pads: &[(usize, usize)], mode: PadMode, value: f32) -> Result<ArrayD<f32>, String> {
-    let out_shape: Vec<usize> = x.shape().iter().zip(pads).map(|(d, (a, b))| d + a + b).collect();
+fn pad(
+    x: &ArrayD<f32>,
+    pads: &[(usize, usize)],
+    mode: PadMode,
+    value: f32,
+) -> Result<ArrayD<f32>, String> {
+    let out_shape: Vec<usize> = x
+        .shape()
+        .iter()
+        .zip(pads)
+        .map(|(d, (a, b))| d + a + b)
+        .collect();
     let mut out = ArrayD::from_elem(IxDyn(&out_shape), value);
     let rank = x.ndim();
     let mut src = vec![0usize; rank];

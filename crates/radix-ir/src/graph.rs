@@ -69,7 +69,10 @@ pub struct Graph {
 
 impl Graph {
     pub fn new(name: impl Into<String>) -> Self {
-        Graph { name: name.into(), ..Default::default() }
+        Graph {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     pub fn value(&self, id: ValueId) -> &Value {
@@ -85,13 +88,21 @@ impl Graph {
     }
 
     pub fn add_value(&mut self, name: impl Into<String>, shape: Vec<usize>) -> ValueId {
-        self.values.push(Value { name: name.into(), shape, data: None });
+        self.values.push(Value {
+            name: name.into(),
+            shape,
+            data: None,
+        });
         ValueId(self.values.len() - 1)
     }
 
     pub fn add_const(&mut self, name: impl Into<String>, data: ArrayD<f32>) -> ValueId {
         let shape = data.shape().to_vec();
-        self.values.push(Value { name: name.into(), shape, data: Some(Arc::new(data)) });
+        self.values.push(Value {
+            name: name.into(),
+            shape,
+            data: Some(Arc::new(data)),
+        });
         ValueId(self.values.len() - 1)
     }
 
@@ -129,7 +140,10 @@ impl Graph {
 
     /// The non-constant inputs of a node (activations), in order.
     pub fn dynamic_inputs<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = ValueId> + 'a {
-        node.inputs.iter().copied().filter(move |&v| !self.values[v.0].is_const())
+        node.inputs
+            .iter()
+            .copied()
+            .filter(move |&v| !self.values[v.0].is_const())
     }
 
     /// Checks the structural invariants: ids in range, every non-constant input produced
@@ -155,7 +169,10 @@ impl Graph {
                 if !defined[v.0] {
                     return Err(IrError::node(
                         n,
-                        format!("input `{}` is used before it is produced", self.values[v.0].name),
+                        format!(
+                            "input `{}` is used before it is produced",
+                            self.values[v.0].name
+                        ),
                     ));
                 }
             }
@@ -174,7 +191,10 @@ impl Graph {
         }
         for &o in &self.outputs {
             if !defined.get(o.0).copied().unwrap_or(false) {
-                return Err(IrError::Graph(format!("graph output id {} is never produced", o.0)));
+                return Err(IrError::Graph(format!(
+                    "graph output id {} is never produced",
+                    o.0
+                )));
             }
         }
         Ok(())
@@ -255,7 +275,11 @@ impl Graph {
 
     /// Map of value name to id.
     pub fn name_index(&self) -> HashMap<&str, ValueId> {
-        self.values.iter().enumerate().map(|(i, v)| (v.name.as_str(), ValueId(i))).collect()
+        self.values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.name.as_str(), ValueId(i)))
+            .collect()
     }
 
     /// Summary of op types and counts, e.g. for the CLI.

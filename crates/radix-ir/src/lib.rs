@@ -6,28 +6,39 @@
 //! names of the ONNX nodes it came from. Constants (weights, biases, folded shape subgraphs) are
 //! [`Value`]s carrying data. Nodes are stored in topological order; every pass keeps it so.
 
+pub mod eval;
 pub mod graph;
 pub mod op;
-pub mod eval;
 pub mod passes;
 pub mod qmodel;
 pub mod shape;
 
 pub use graph::{Graph, Node, NodeId, Value, ValueId};
-pub use op::{Activation, AutoPad, ConvAttrs, Op, PoolAttrs, ResizeAttrs, ResizeCoord, ResizeMode, ResizeNearest};
+pub use op::{
+    Activation, AutoPad, ConvAttrs, Op, PoolAttrs, ResizeAttrs, ResizeCoord, ResizeMode,
+    ResizeNearest,
+};
 
 /// Errors produced while building, checking or transforming a graph.
 #[derive(Debug, thiserror::Error)]
 pub enum IrError {
     #[error("node `{node}` ({op}): {msg}")]
-    Node { node: String, op: String, msg: String },
+    Node {
+        node: String,
+        op: String,
+        msg: String,
+    },
     #[error("graph: {0}")]
     Graph(String),
 }
 
 impl IrError {
     pub fn node(node: &Node, msg: impl Into<String>) -> Self {
-        IrError::Node { node: node.name.clone(), op: node.op.type_name().to_string(), msg: msg.into() }
+        IrError::Node {
+            node: node.name.clone(),
+            op: node.op.type_name().to_string(),
+            msg: msg.into(),
+        }
     }
 }
 

@@ -10,8 +10,13 @@ pub enum Activation {
     #[default]
     None,
     Relu,
-    Clip { min: f32, max: f32 },
-    LeakyRelu { alpha: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    LeakyRelu {
+        alpha: f32,
+    },
 }
 
 impl Activation {
@@ -130,18 +135,30 @@ pub enum Op {
     ConvTranspose(ConvAttrs),
     /// `y = act(x · Wᵀ + b)`: x `[M, K]`, constant W `[N, K]` (input 1), optional bias `[N]` (input 2).
     /// ONNX `alpha`, `beta` and `transB` are folded into W and b at import.
-    Gemm { activation: Activation },
+    Gemm {
+        activation: Activation,
+    },
     /// numpy-style (batched) matrix product of two inputs.
     MatMul,
     /// Inputs: x, scale, bias, mean, var.
-    BatchNorm { epsilon: f32 },
+    BatchNorm {
+        epsilon: f32,
+    },
     Relu,
-    Clip { min: f32, max: f32 },
-    LeakyRelu { alpha: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    LeakyRelu {
+        alpha: f32,
+    },
     /// Slope is input 1, broadcast against x.
     PRelu,
     Sigmoid,
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     HardSwish,
     Tanh,
     Exp,
@@ -153,24 +170,55 @@ pub enum Op {
     AveragePool(PoolAttrs),
     GlobalAveragePool,
     GlobalMaxPool,
-    Concat { axis: usize },
-    Split { axis: usize, splits: Vec<usize> },
+    Concat {
+        axis: usize,
+    },
+    Split {
+        axis: usize,
+        splits: Vec<usize>,
+    },
     /// Per axis (all axes listed): start, end (exclusive, already clamped), step.
-    Slice { starts: Vec<i64>, ends: Vec<i64>, steps: Vec<i64> },
+    Slice {
+        starts: Vec<i64>,
+        ends: Vec<i64>,
+        steps: Vec<i64>,
+    },
     /// Target shape, fully resolved.
-    Reshape { shape: Vec<usize> },
-    Flatten { axis: usize },
-    Transpose { perm: Vec<usize> },
-    Squeeze { axes: Vec<usize> },
-    Unsqueeze { axes: Vec<usize> },
+    Reshape {
+        shape: Vec<usize>,
+    },
+    Flatten {
+        axis: usize,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    Squeeze {
+        axes: Vec<usize>,
+    },
+    Unsqueeze {
+        axes: Vec<usize>,
+    },
     Resize(ResizeAttrs),
     /// Per axis (before, after).
-    Pad { pads: Vec<(usize, usize)>, mode: PadMode, value: f32 },
+    Pad {
+        pads: Vec<(usize, usize)>,
+        mode: PadMode,
+        value: f32,
+    },
     /// Softmax over `axis`. `legacy` (opset < 13): over all axes from `axis` on, flattened.
-    Softmax { axis: usize, legacy: bool },
-    ReduceMean { axes: Vec<usize>, keepdims: bool },
+    Softmax {
+        axis: usize,
+        legacy: bool,
+    },
+    ReduceMean {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
     /// Gather along `axis` with constant indices (input 1).
-    Gather { axis: usize },
+    Gather {
+        axis: usize,
+    },
     Identity,
     Dropout,
     /// Only used transiently at import; folded away.
@@ -272,7 +320,11 @@ impl Op {
         let out: u64 = out_shape.iter().map(|&d| d as u64).product();
         match self {
             Op::Conv(a) => {
-                let cin = in_shapes.first().and_then(|s| s.get(1)).copied().unwrap_or(0) as u64;
+                let cin = in_shapes
+                    .first()
+                    .and_then(|s| s.get(1))
+                    .copied()
+                    .unwrap_or(0) as u64;
                 out * (cin / a.group.max(1) as u64) * (a.kernel[0] * a.kernel[1]) as u64
             }
             Op::ConvTranspose(a) => {
@@ -282,7 +334,11 @@ impl Op {
                 inp * (cout / a.group.max(1) as u64) * (a.kernel[0] * a.kernel[1]) as u64
             }
             Op::Gemm { .. } | Op::MatMul => {
-                let k = in_shapes.first().and_then(|s| s.last()).copied().unwrap_or(0) as u64;
+                let k = in_shapes
+                    .first()
+                    .and_then(|s| s.last())
+                    .copied()
+                    .unwrap_or(0) as u64;
                 out * k
             }
             _ => 0,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::eval::eval_light;
-use crate::{shape, Activation, Graph, IrError, Op, Result, ValueId};
+use crate::{Activation, Graph, IrError, Op, Result, ValueId, shape};
 
 /// What [`optimize`] did, for logs and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,7 +55,11 @@ pub fn fold_constants(g: &mut Graph) -> Result<usize> {
             })
             .collect();
         let refs: Vec<&ArrayD<f32>> = ins.iter().collect();
-        let out_shapes: Vec<Vec<usize>> = node.outputs.iter().map(|&o| g.values[o.0].shape.clone()).collect();
+        let out_shapes: Vec<Vec<usize>> = node
+            .outputs
+            .iter()
+            .map(|&o| g.values[o.0].shape.clone())
+            .collect();
         match eval_light(&node.op, &refs, &out_shapes) {
             Some(Ok(outs)) if outs.len() == node.outputs.len() => {
                 for (&o, data) in node.outputs.iter().zip(outs) {
@@ -115,17 +119,26 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<usize> {
         let producers = g.producers();
         let mut found = None;
         for (bi, bn) in g.nodes.iter().enumerate() {
-            let Op::BatchNorm { epsilon } = bn.op else { continue };
+            let Op::BatchNorm { epsilon } = bn.op else {
+                continue;
+            };
             let x = bn.inputs[0];
             let Some(pi) = producers[x.0] else { continue };
             let p = &g.nodes[pi.0];
             let ok = matches!(p.op, Op::Conv(ref a) if a.activation.is_none())
                 || matches!(p.op, Op::ConvTranspose(ref a) if a.activation.is_none() && a.group == 1)
-                || matches!(p.op, Op::Gemm { activation: Activation::None });
+                || matches!(
+                    p.op,
+                    Op::Gemm {
+                        activation: Activation::None
+                    }
+                );
             if !ok || consumers[x.0].len() != 1 || g.outputs.contains(&x) {
                 continue;
             }
-            if !bn.inputs[1..].iter().all(|v| g.values[v.0].is_const()) || !g.values[p.inputs[1].0].is_const() {
+            if !bn.inputs[1..].iter().all(|v| g.values[v.0].is_const())
+                || !g.values[p.inputs[1].0].is_const()
+            {
                 continue;
             }
             found = Some((pi.0, bi, epsilon));
@@ -133,17 +146,35 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<usize> {
         }
         let Some((pi, bi, eps)) = found else { break };
         let bn = g.nodes[bi].clone();
-        let get = |k: usize| -> Vec<f32> { g.values[bn.inputs[k].0].data.as_ref().map(|d| d.iter().copied().collect()).unwrap_or_default() };
+        let get = |k: usize| -> Vec<f32> {
+            g.values[bn.inputs[k].0]
+                .data
+                .as_ref()
+                .map(|d| d.iter().copied().collect())
+                .unwrap_or_default()
+        };
         let (gamma, beta, mean, var) = (get(1), get(2), get(3), get(4));
         let p = g.nodes[pi].clone();
-        let w = g.values[p.inputs[1].0].data.clone().ok_or_else(|| IrError::node(&p, "weight is not constant"))?;
+        let w = g.values[p.inputs[1].0]
+            .data
+            .clone()
+            .ok_or_else(|| IrError::node(&p, "weight is not constant"))?;
         // Output-channel axis of the weight.
         let (oc_axis, oc) = match p.op {
             Op::ConvTranspose(_) => (1, w.shape()[1]),
             _ => (0, w.shape()[0]),
         };
-        if [gamma.len(), beta.len(), mean.len(), var.len()].iter().any(|&l| l != oc) {
-            return Err(IrError::node(&bn, format!("has parameters for a different channel count than `{}` ({oc})", p.name)));
+        if [gamma.len(), beta.len(), mean.len(), var.len()]
+            .iter()
+            .any(|&l| l != oc)
+        {
+            return Err(IrError::node(
+                &bn,
+                format!(
+                    "has parameters for a different channel count than `{}` ({oc})",
+                    p.name
+                ),
+            ));
         }
         let a: Vec<f32> = (0..oc).map(|c| gamma[c] / (var[c] + eps).sqrt()).collect();
         let mut w2 = (*w).clone();
@@ -151,14 +182,24 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<usize> {
             sub.mapv_inplace(|v| v * a[c]);
         }
         let old_b: Vec<f32> = match p.inputs.get(2) {
-            Some(b) => g.values[b.0].data.as_ref().map(|d| d.iter().copied().collect()).unwrap_or_else(|| vec![0.0; oc]),
+            Some(b) => g.values[b.0]
+                .data
+                .as_ref()
+                .map(|d| d.iter().copied().collect())
+                .unwrap_or_else(|| vec![0.0; oc]),
             None => vec![0.0; oc],
         };
-        let b2: Vec<f32> = (0..oc).map(|c| (old_b[c] - mean[c]) * a[c] + beta[c]).collect();
+        let b2: Vec<f32> = (0..oc)
+            .map(|c| (old_b[c] - mean[c]) * a[c] + beta[c])
+            .collect();
         let wname = format!("{}_bnfolded_w", p.name);
         let bname = format!("{}_bnfolded_b", p.name);
         let wid = g.add_const(wname, w2);
-        let bid = g.add_const(bname, ArrayD::from_shape_vec(IxDyn(&[oc]), b2).map_err(|e| IrError::node(&p, e.to_string()))?);
+        let bid = g.add_const(
+            bname,
+            ArrayD::from_shape_vec(IxDyn(&[oc]), b2)
+                .map_err(|e| IrError::node(&p, e.to_string()))?,
+        );
         let node = &mut g.nodes[pi];
         node.inputs.truncate(2);
         node.inputs[1] = wid;
@@ -215,10 +256,21 @@ pub fn fuse_activations(g: &mut Graph) -> usize {
 pub fn infer_shapes(g: &mut Graph) -> Result<()> {
     for i in 0..g.nodes.len() {
         let n = &g.nodes[i];
-        let ins: Vec<&[usize]> = n.inputs.iter().map(|&v| g.values[v.0].shape.as_slice()).collect();
+        let ins: Vec<&[usize]> = n
+            .inputs
+            .iter()
+            .map(|&v| g.values[v.0].shape.as_slice())
+            .collect();
         let outs = shape::infer(&n.op, &ins).map_err(|e| IrError::node(n, e))?;
         if outs.len() != n.outputs.len() {
-            return Err(IrError::node(n, format!("produces {} outputs, graph has {}", outs.len(), n.outputs.len())));
+            return Err(IrError::node(
+                n,
+                format!(
+                    "produces {} outputs, graph has {}",
+                    outs.len(),
+                    n.outputs.len()
+                ),
+            ));
         }
         let outs_ids: Vec<ValueId> = n.outputs.clone();
         for (o, s) in outs_ids.into_iter().zip(outs) {

@@ -23,11 +23,19 @@ pub struct QParams {
 impl QParams {
     /// Parameters covering `absmax` at `bits` (SPEC §3). `pow2` forces scale = 1.
     pub fn from_absmax(absmax: f32, bits: u8, pow2: bool) -> QParams {
-        let absmax = if absmax.is_finite() && absmax > 0.0 { absmax as f64 } else { 1.0 };
+        let absmax = if absmax.is_finite() && absmax > 0.0 {
+            absmax as f64
+        } else {
+            1.0
+        };
         let qmax = qmax(bits) as f64;
         let mut radix = (bits as i32 - 1) - absmax.log2().ceil() as i32;
         if pow2 {
-            return QParams { bits, radix, scale: 1.0 };
+            return QParams {
+                bits,
+                radix,
+                scale: 1.0,
+            };
         }
         let mut scale = qmax / (absmax * 2f64.powi(radix));
         // An exact power of two gives scale just below 1: take one more radix bit instead.
@@ -39,7 +47,11 @@ impl QParams {
             radix += 1;
             scale /= 2.0;
         }
-        QParams { bits, radix, scale: scale as f32 }
+        QParams {
+            bits,
+            radix,
+            scale: scale as f32,
+        }
     }
 
     /// `scale * 2^radix`: the number of integer steps per unit of real value.
@@ -96,7 +108,11 @@ pub fn round_shift(v: i64, shift: i32) -> i64 {
         return 0;
     }
     let half = 1i64 << (shift - 1);
-    if v >= 0 { (v + half) >> shift } else { -((-v + half) >> shift) }
+    if v >= 0 {
+        (v + half) >> shift
+    } else {
+        -((-v + half) >> shift)
+    }
 }
 
 /// An integer multiplier `mult / 2^shift` approximating a positive real factor.
@@ -115,7 +131,10 @@ impl Requant {
     pub fn from_factor(factor: f64) -> Requant {
         if factor < 0.0 {
             let r = Requant::from_factor(-factor);
-            return Requant { mult: -r.mult, shift: r.shift };
+            return Requant {
+                mult: -r.mult,
+                shift: r.shift,
+            };
         }
         if !(factor.is_finite() && factor > 0.0) {
             return Requant { mult: 0, shift: 0 };
@@ -130,7 +149,10 @@ impl Requant {
         if shift > 62 {
             return Requant { mult: 0, shift: 0 };
         }
-        Requant { mult: mult as i32, shift }
+        Requant {
+            mult: mult as i32,
+            shift,
+        }
     }
     /// `round(v * mult / 2^shift)`, half away from zero.
     #[inline]
@@ -156,7 +178,11 @@ impl AddRequant {
     pub fn from_factors(fa: f64, fb: f64) -> AddRequant {
         let big = fa.abs().max(fb.abs());
         if !(big.is_finite() && big > 0.0) {
-            return AddRequant { ma: 0, mb: 0, shift: 0 };
+            return AddRequant {
+                ma: 0,
+                mb: 0,
+                shift: 0,
+            };
         }
         let e = big.log2().floor() as i32;
         let mut shift = (REQUANT_BITS - 1 - e).min(62);
@@ -167,7 +193,11 @@ impl AddRequant {
             mb = (fb * 2f64.powi(shift - 1)).round() as i64;
             shift -= 1;
         }
-        AddRequant { ma: ma as i32, mb: mb as i32, shift }
+        AddRequant {
+            ma: ma as i32,
+            mb: mb as i32,
+            shift,
+        }
     }
     #[inline]
     pub fn apply(&self, a: i64, b: i64) -> i64 {
@@ -222,7 +252,11 @@ pub enum QKernel {
     /// Concat: input i is rescaled with `requant[i]` (None: same parameters, copied).
     Concat { requant: Vec<Option<Requant>> },
     /// Resize: per-axis plans; `y = sat(requant.apply(Σ wy·wx·q))` (nearest: one weight 1<<FRAC).
-    Resize { rows: AxisPlan, cols: AxisPlan, requant: Requant },
+    Resize {
+        rows: AxisPlan,
+        cols: AxisPlan,
+        requant: Requant,
+    },
     /// MatMul of two tensors: `y = sat(requant.apply(Σ a·b))`.
     MatMul { requant: Requant },
     /// Runs in float on the CPU: dequantize inputs, float op, quantize the output.

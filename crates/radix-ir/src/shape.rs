@@ -1,15 +1,23 @@
 //! Static shape inference for every [`Op`].
 
-use crate::op::{ConvAttrs, PoolAttrs};
 use crate::Op;
+use crate::op::{ConvAttrs, PoolAttrs};
 
 /// numpy broadcasting of two shapes; None when incompatible.
 pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = if da == db {
             da
         } else if da == 1 {
@@ -24,14 +32,26 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 }
 
 /// Output length of a convolution / pooling window along one axis.
-pub fn window_out(input: usize, kernel: usize, stride: usize, pad_lo: usize, pad_hi: usize, dilation: usize, ceil: bool) -> Option<usize> {
+pub fn window_out(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad_lo: usize,
+    pad_hi: usize,
+    dilation: usize,
+    ceil: bool,
+) -> Option<usize> {
     let eff = dilation * (kernel - 1) + 1;
     let padded = input + pad_lo + pad_hi;
     if padded < eff || stride == 0 {
         return None;
     }
     let span = padded - eff;
-    let mut out = if ceil { span.div_ceil(stride) + 1 } else { span / stride + 1 };
+    let mut out = if ceil {
+        span.div_ceil(stride) + 1
+    } else {
+        span / stride + 1
+    };
     // ONNX: with ceil_mode the last window must start inside the input or left padding.
     if ceil && (out - 1) * stride >= input + pad_lo {
         out -= 1;
@@ -41,19 +61,50 @@ pub fn window_out(input: usize, kernel: usize, stride: usize, pad_lo: usize, pad
 
 pub fn conv_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec<usize>, String> {
     if x.len() != 4 || w.len() != 4 {
-        return Err(format!("only 2-D convolution (NCHW) is supported, got input rank {} and weight rank {}", x.len(), w.len()));
+        return Err(format!(
+            "only 2-D convolution (NCHW) is supported, got input rank {} and weight rank {}",
+            x.len(),
+            w.len()
+        ));
     }
     if a.group == 0 || !x[1].is_multiple_of(a.group) || !w[0].is_multiple_of(a.group) {
-        return Err(format!("group {} does not divide channels (input {}, output {})", a.group, x[1], w[0]));
+        return Err(format!(
+            "group {} does not divide channels (input {}, output {})",
+            a.group, x[1], w[0]
+        ));
     }
     if w[1] * a.group != x[1] {
-        return Err(format!("weight expects {} input channels, input has {}", w[1] * a.group, x[1]));
+        return Err(format!(
+            "weight expects {} input channels, input has {}",
+            w[1] * a.group,
+            x[1]
+        ));
     }
-    let h = window_out(x[2], a.kernel[0], a.strides[0], a.pads[0], a.pads[2], a.dilations[0], false);
-    let wd = window_out(x[3], a.kernel[1], a.strides[1], a.pads[1], a.pads[3], a.dilations[1], false);
+    let h = window_out(
+        x[2],
+        a.kernel[0],
+        a.strides[0],
+        a.pads[0],
+        a.pads[2],
+        a.dilations[0],
+        false,
+    );
+    let wd = window_out(
+        x[3],
+        a.kernel[1],
+        a.strides[1],
+        a.pads[1],
+        a.pads[3],
+        a.dilations[1],
+        false,
+    );
     match (h, wd) {
         (Some(h), Some(wd)) => Ok(vec![x[0], w[0], h, wd]),
-        _ => Err(format!("kernel {:?} larger than padded input {:?}", a.kernel, &x[2..])),
+        _ => Err(format!(
+            "kernel {:?} larger than padded input {:?}",
+            a.kernel,
+            &x[2..]
+        )),
     }
 }
 
@@ -62,11 +113,17 @@ pub fn conv_transpose_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec
         return Err("only 2-D ConvTranspose (NCHW) is supported".into());
     }
     if a.group == 0 || w[0] != x[1] || !x[1].is_multiple_of(a.group) {
-        return Err(format!("weight expects {} input channels, input has {}", w[0], x[1]));
+        return Err(format!(
+            "weight expects {} input channels, input has {}",
+            w[0], x[1]
+        ));
     }
     let mut out = vec![x[0], w[1] * a.group, 0, 0];
     for i in 0..2 {
-        let full = a.strides[i] * (x[2 + i] - 1) + a.output_padding[i] + (a.kernel[i] - 1) * a.dilations[i] + 1;
+        let full = a.strides[i] * (x[2 + i] - 1)
+            + a.output_padding[i]
+            + (a.kernel[i] - 1) * a.dilations[i]
+            + 1;
         let pads = a.pads[i] + a.pads[i + 2];
         if full <= pads {
             return Err("padding removes the whole output".into());
@@ -78,20 +135,47 @@ pub fn conv_transpose_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec
 
 pub fn pool_out(x: &[usize], a: &PoolAttrs) -> Result<Vec<usize>, String> {
     if x.len() != 4 {
-        return Err(format!("only 2-D pooling (NCHW) is supported, got rank {}", x.len()));
+        return Err(format!(
+            "only 2-D pooling (NCHW) is supported, got rank {}",
+            x.len()
+        ));
     }
-    let h = window_out(x[2], a.kernel[0], a.strides[0], a.pads[0], a.pads[2], a.dilations[0], a.ceil_mode);
-    let w = window_out(x[3], a.kernel[1], a.strides[1], a.pads[1], a.pads[3], a.dilations[1], a.ceil_mode);
+    let h = window_out(
+        x[2],
+        a.kernel[0],
+        a.strides[0],
+        a.pads[0],
+        a.pads[2],
+        a.dilations[0],
+        a.ceil_mode,
+    );
+    let w = window_out(
+        x[3],
+        a.kernel[1],
+        a.strides[1],
+        a.pads[1],
+        a.pads[3],
+        a.dilations[1],
+        a.ceil_mode,
+    );
     match (h, w) {
         (Some(h), Some(w)) => Ok(vec![x[0], x[1], h, w]),
-        _ => Err(format!("kernel {:?} larger than padded input {:?}", a.kernel, &x[2..])),
+        _ => Err(format!(
+            "kernel {:?} larger than padded input {:?}",
+            a.kernel,
+            &x[2..]
+        )),
     }
 }
 
 /// Output shapes of `op` for the given input shapes. `Shape` needs nothing but its input shape.
 pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
     let need = |n: usize| -> Result<(), String> {
-        if ins.len() < n { Err(format!("expects at least {n} inputs, got {}", ins.len())) } else { Ok(()) }
+        if ins.len() < n {
+            Err(format!("expects at least {n} inputs, got {}", ins.len()))
+        } else {
+            Ok(())
+        }
     };
     need(1)?;
     let x = ins[0];
@@ -119,14 +203,23 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
             if a.is_empty() || b.is_empty() {
                 return Err("MatMul of a scalar".into());
             }
-            let a2 = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
-            let b2 = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+            let a2 = if a.len() == 1 {
+                vec![1, a[0]]
+            } else {
+                a.to_vec()
+            };
+            let b2 = if b.len() == 1 {
+                vec![b[0], 1]
+            } else {
+                b.to_vec()
+            };
             let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
             let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
             if k != k2 {
                 return Err(format!("MatMul inner dims differ: {a:?} x {b:?}"));
             }
-            let batch = broadcast(&a2[..a2.len() - 2], &b2[..b2.len() - 2]).ok_or_else(|| format!("MatMul batch dims {a:?} x {b:?} do not broadcast"))?;
+            let batch = broadcast(&a2[..a2.len() - 2], &b2[..b2.len() - 2])
+                .ok_or_else(|| format!("MatMul batch dims {a:?} x {b:?} do not broadcast"))?;
             let mut out = batch;
             if a.len() > 1 {
                 out.push(m);
@@ -151,9 +244,13 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
         | Op::Cast => one(x.to_vec()),
         Op::PRelu | Op::Add | Op::Sub | Op::Mul | Op::Div => {
             need(2)?;
-            let out = broadcast(x, ins[1]).ok_or_else(|| format!("shapes {x:?} and {:?} do not broadcast", ins[1]))?;
+            let out = broadcast(x, ins[1])
+                .ok_or_else(|| format!("shapes {x:?} and {:?} do not broadcast", ins[1]))?;
             if matches!(op, Op::PRelu) && out != x {
-                return Err(format!("PRelu slope {:?} does not broadcast to input {x:?}", ins[1]));
+                return Err(format!(
+                    "PRelu slope {:?} does not broadcast to input {x:?}",
+                    ins[1]
+                ));
             }
             one(out)
         }
@@ -172,7 +269,12 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
                 return Err(format!("axis {axis} out of range for rank {}", out.len()));
             }
             for s in &ins[1..] {
-                if s.len() != x.len() || s.iter().zip(x).enumerate().any(|(i, (a, b))| i != *axis && a != b) {
+                if s.len() != x.len()
+                    || s.iter()
+                        .zip(x)
+                        .enumerate()
+                        .any(|(i, (a, b))| i != *axis && a != b)
+                {
                     return Err(format!("cannot concatenate {x:?} and {s:?} on axis {axis}"));
                 }
                 out[*axis] += s[*axis];
@@ -181,7 +283,9 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
         }
         Op::Split { axis, splits } => {
             if *axis >= x.len() || splits.iter().sum::<usize>() != x[*axis] {
-                return Err(format!("split sizes {splits:?} do not add up to dim {axis} of {x:?}"));
+                return Err(format!(
+                    "split sizes {splits:?} do not add up to dim {axis} of {x:?}"
+                ));
             }
             Ok(splits
                 .iter()
@@ -192,7 +296,11 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
                 })
                 .collect())
         }
-        Op::Slice { starts, ends, steps } => {
+        Op::Slice {
+            starts,
+            ends,
+            steps,
+        } => {
             if starts.len() != x.len() || ends.len() != x.len() || steps.len() != x.len() {
                 return Err("slice parameters must cover every axis".into());
             }
@@ -221,15 +329,24 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
         }
         Op::Flatten { axis } => {
             if *axis > x.len() {
-                return Err(format!("flatten axis {axis} out of range for rank {}", x.len()));
+                return Err(format!(
+                    "flatten axis {axis} out of range for rank {}",
+                    x.len()
+                ));
             }
-            one(vec![x[..*axis].iter().product(), x[*axis..].iter().product()])
+            one(vec![
+                x[..*axis].iter().product(),
+                x[*axis..].iter().product(),
+            ])
         }
         Op::Transpose { perm } => {
             let mut sorted = perm.clone();
             sorted.sort_unstable();
             if sorted != (0..x.len()).collect::<Vec<_>>() {
-                return Err(format!("perm {perm:?} is not a permutation of rank {}", x.len()));
+                return Err(format!(
+                    "perm {perm:?} is not a permutation of rank {}",
+                    x.len()
+                ));
             }
             one(perm.iter().map(|&p| x[p]).collect())
         }

@@ -8,7 +8,10 @@ fn main() {
     let mut opts = radix_onnx::ImportOptions::default();
     for a in &args[2..] {
         if let Some((n, s)) = a.split_once('=') {
-            opts.input_shapes.insert(n.into(), s.split(',').filter_map(|d| d.parse().ok()).collect());
+            opts.input_shapes.insert(
+                n.into(),
+                s.split(',').filter_map(|d| d.parse().ok()).collect(),
+            );
         }
     }
     match radix_onnx::import_path_with(std::path::Path::new(path), &opts) {
@@ -18,9 +21,20 @@ fn main() {
                 Ok(stats) => println!("optimized: {stats:?}"),
                 Err(e) => println!("optimize error: {e}"),
             }
-            println!("after: {} nodes, {:?}, macs {}", g.nodes.len(), g.op_histogram(), g.total_macs());
+            println!(
+                "after: {} nodes, {:?}, macs {}",
+                g.nodes.len(),
+                g.op_histogram(),
+                g.total_macs()
+            );
             for n in &g.nodes {
-                println!("  {} {:?} -> {:?} origin {:?}", n.name, n.op.type_name(), g.shape(n.outputs[0]), n.origin);
+                println!(
+                    "  {} {:?} -> {:?} origin {:?}",
+                    n.name,
+                    n.op.type_name(),
+                    g.shape(n.outputs[0]),
+                    n.origin
+                );
             }
         }
         Err(e) => {

@@ -12,7 +12,10 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 use radix_ir::eval::eval_light;
 use radix_ir::op::{PadMode, PoolAttrs};
-use radix_ir::{Activation, AutoPad, ConvAttrs, Graph, Node, Op, ResizeAttrs, ResizeCoord, ResizeMode, ResizeNearest, ValueId};
+use radix_ir::{
+    Activation, AutoPad, ConvAttrs, Graph, Node, Op, ResizeAttrs, ResizeCoord, ResizeMode,
+    ResizeNearest, ValueId,
+};
 use tract_onnx::pb::{self, AttributeProto, NodeProto};
 use tract_onnx::prelude::Framework;
 
@@ -23,7 +26,10 @@ pub const MAX_OPSET: i64 = 21;
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {
     #[error("cannot read `{path}`: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("`{model}` is not a valid ONNX model (corrupt or truncated protobuf): {msg}")]
     Decode { model: String, msg: String },
     #[error("`{model}` has no graph")]
@@ -31,17 +37,122 @@ pub enum OnnxError {
     #[error("`{model}` uses opset {opset}; Radix supports opsets {MIN_OPSET}-{MAX_OPSET}")]
     Opset { model: String, opset: i64 },
     #[error("unsupported op `{op}` in node `{node}` of `{model}`")]
-    UnsupportedOp { model: String, op: String, node: String },
+    UnsupportedOp {
+        model: String,
+        op: String,
+        node: String,
+    },
     #[error("node `{node}` ({op}) of `{model}`: {msg}")]
-    Node { model: String, op: String, node: String, msg: String },
-    #[error("node `{node}` of `{model}` reads `{input}`, which is neither a graph input, an initializer nor an earlier node's output")]
-    MissingInput { model: String, node: String, input: String },
-    #[error("input `{input}` of `{model}` has a dynamic dimension {axis} (`{dim}`); fix it with an input shape (e.g. --input-shape {input}=1,3,224,224)")]
-    DynamicShape { model: String, input: String, axis: usize, dim: String },
+    Node {
+        model: String,
+        op: String,
+        node: String,
+        msg: String,
+    },
+    #[error(
+        "node `{node}` of `{model}` reads `{input}`, which is neither a graph input, an initializer nor an earlier node's output"
+    )]
+    MissingInput {
+        model: String,
+        node: String,
+        input: String,
+    },
+    #[error(
+        "input `{input}` of `{model}` has a dynamic dimension {axis} (`{dim}`); fix it with an input shape (e.g. --input-shape {input}=1,3,224,224)"
+    )]
+    DynamicShape {
+        model: String,
+        input: String,
+        axis: usize,
+        dim: String,
+    },
     #[error("initializer `{name}` of `{model}`: {msg}")]
-    Tensor { model: String, name: String, msg: String },
+    Tensor {
+        model: String,
+        name: String,
+        msg: String,
+    },
     #[error("`{model}`: {msg}")]
     Graph { model: String, msg: String },
+}
+
+impl OnnxError {
+    /// The same error with control characters (newlines, ...) in the strings it quotes from the
+    /// file escaped, so that even a damaged model gives a one-line message.
+    fn one_line(self) -> Self {
+        fn esc(s: String) -> String {
+            if s.chars().any(char::is_control) {
+                s.chars()
+                    .map(|c| {
+                        if c.is_control() {
+                            c.escape_default().to_string()
+                        } else {
+                            c.to_string()
+                        }
+                    })
+                    .collect()
+            } else {
+                s
+            }
+        }
+        use OnnxError::*;
+        match self {
+            Io { path, source } => Io {
+                path: esc(path),
+                source,
+            },
+            Decode { model, msg } => Decode {
+                model: esc(model),
+                msg: esc(msg),
+            },
+            NoGraph { model } => NoGraph { model: esc(model) },
+            Opset { model, opset } => Opset {
+                model: esc(model),
+                opset,
+            },
+            UnsupportedOp { model, op, node } => UnsupportedOp {
+                model: esc(model),
+                op: esc(op),
+                node: esc(node),
+            },
+            Node {
+                model,
+                op,
+                node,
+                msg,
+            } => Node {
+                model: esc(model),
+                op: esc(op),
+                node: esc(node),
+                msg: esc(msg),
+            },
+            MissingInput { model, node, input } => MissingInput {
+                model: esc(model),
+                node: esc(node),
+                input: esc(input),
+            },
+            DynamicShape {
+                model,
+                input,
+                axis,
+                dim,
+            } => DynamicShape {
+                model: esc(model),
+                input: esc(input),
+                axis,
+                dim: esc(dim),
+            },
+            Tensor { model, name, msg } => Tensor {
+                model: esc(model),
+                name: esc(name),
+                msg: esc(msg),
+            },
+            Graph { model, msg } => Graph {
+                model: esc(model),
+                msg: esc(msg),
+            },
+        }
+    }
 }
 
 /// Options for import.
@@ -58,8 +169,14 @@ pub fn import_path(path: &Path) -> Result<Graph, OnnxError> {
 }
 
 pub fn import_path_with(path: &Path, opts: &ImportOptions) -> Result<Graph, OnnxError> {
-    let bytes = std::fs::read(path).map_err(|source| OnnxError::Io { path: path.display().to_string(), source })?;
-    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
     import_bytes(&bytes, &name, opts)
 }
 
@@ -68,12 +185,32 @@ pub fn import_bytes(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Gr
     let mut reader = bytes;
     let proto = tract_onnx::onnx()
         .proto_model_for_read(&mut reader)
-        .map_err(|e| OnnxError::Decode { model: name.into(), msg: format!("{e:#}") })?;
+        .map_err(|e| OnnxError::Decode {
+            model: name.into(),
+            msg: format!("{e:#}"),
+        })
+        .map_err(OnnxError::one_line)?;
     import_proto(&proto, name, opts)
 }
 
-pub fn import_proto(model: &pb::ModelProto, name: &str, opts: &ImportOptions) -> Result<Graph, OnnxError> {
-    let graph = model.graph.as_ref().ok_or_else(|| OnnxError::NoGraph { model: name.into() })?;
+/// Imports a decoded ONNX model named `name` (used in messages).
+pub fn import_proto(
+    model: &pb::ModelProto,
+    name: &str,
+    opts: &ImportOptions,
+) -> Result<Graph, OnnxError> {
+    import_proto_inner(model, name, opts).map_err(OnnxError::one_line)
+}
+
+fn import_proto_inner(
+    model: &pb::ModelProto,
+    name: &str,
+    opts: &ImportOptions,
+) -> Result<Graph, OnnxError> {
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| OnnxError::NoGraph { model: name.into() })?;
     if graph.node.is_empty() {
         return Err(OnnxError::NoGraph { model: name.into() });
     }
@@ -84,11 +221,24 @@ pub fn import_proto(model: &pb::ModelProto, name: &str, opts: &ImportOptions) ->
         .map(|o| o.version)
         .unwrap_or(MIN_OPSET);
     if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
-        return Err(OnnxError::Opset { model: name.into(), opset });
+        return Err(OnnxError::Opset {
+            model: name.into(),
+            opset,
+        });
     }
-    let mut imp = Importer { model: name.to_string(), opset, g: Graph::new(name), names: HashMap::new(), node_names: HashSet::new() };
+    let mut imp = Importer {
+        model: name.to_string(),
+        opset,
+        g: Graph::new(name),
+        names: HashMap::new(),
+        node_names: HashSet::new(),
+    };
     for init in &graph.initializer {
-        let data = tensor::to_f32(init).map_err(|msg| OnnxError::Tensor { model: name.into(), name: init.name.clone(), msg })?;
+        let data = tensor::to_f32(init).map_err(|msg| OnnxError::Tensor {
+            model: name.into(),
+            name: init.name.clone(),
+            msg,
+        })?;
         let id = imp.g.add_const(init.name.clone(), data);
         imp.names.insert(init.name.clone(), id);
     }
@@ -105,20 +255,32 @@ pub fn import_proto(model: &pb::ModelProto, name: &str, opts: &ImportOptions) ->
         imp.names.insert(input.name.clone(), id);
     }
     if imp.g.inputs.is_empty() {
-        return Err(OnnxError::Graph { model: name.into(), msg: "the graph has no inputs".into() });
+        return Err(OnnxError::Graph {
+            model: name.into(),
+            msg: "the graph has no inputs".into(),
+        });
     }
     for (i, node) in graph.node.iter().enumerate() {
         imp.node(node, i)?;
     }
     for out in &graph.output {
-        let id = *imp.names.get(&out.name).ok_or_else(|| OnnxError::Graph { model: name.into(), msg: format!("output `{}` is never produced", out.name) })?;
+        let id = *imp.names.get(&out.name).ok_or_else(|| OnnxError::Graph {
+            model: name.into(),
+            msg: format!("output `{}` is never produced", out.name),
+        })?;
         if imp.g.values[id.0].is_const() {
-            return Err(OnnxError::Graph { model: name.into(), msg: format!("output `{}` is a constant; nothing to run", out.name) });
+            return Err(OnnxError::Graph {
+                model: name.into(),
+                msg: format!("output `{}` is a constant; nothing to run", out.name),
+            });
         }
         imp.g.outputs.push(id);
     }
     imp.g.prune();
-    imp.g.validate().map_err(|e| OnnxError::Graph { model: name.into(), msg: e.to_string() })?;
+    imp.g.validate().map_err(|e| OnnxError::Graph {
+        model: name.into(),
+        msg: e.to_string(),
+    })?;
     Ok(imp.g)
 }
 
@@ -146,11 +308,20 @@ fn norm_axis(axis: i64, rank: usize) -> Result<usize, String> {
 impl Importer {
     fn declared_shape(&self, vi: &pb::ValueInfoProto) -> Result<Vec<usize>, OnnxError> {
         use pb::tensor_shape_proto::dimension::Value as D;
-        let dyn_err = |axis: usize, dim: String| OnnxError::DynamicShape { model: self.model.clone(), input: vi.name.clone(), axis, dim };
-        let Some(pb::type_proto::Value::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        let dyn_err = |axis: usize, dim: String| OnnxError::DynamicShape {
+            model: self.model.clone(),
+            input: vi.name.clone(),
+            axis,
+            dim,
+        };
+        let Some(pb::type_proto::Value::TensorType(t)) =
+            vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+        else {
             return Err(dyn_err(0, "no tensor type".into()));
         };
-        let Some(shape) = &t.shape else { return Err(dyn_err(0, "no shape".into())) };
+        let Some(shape) = &t.shape else {
+            return Err(dyn_err(0, "no shape".into()));
+        };
         let mut out = Vec::with_capacity(shape.dim.len());
         for (axis, d) in shape.dim.iter().enumerate() {
             match &d.value {
@@ -166,17 +337,30 @@ impl Importer {
     }
 
     fn err(&self, n: &NodeProto, name: &str, msg: impl Into<String>) -> OnnxError {
-        OnnxError::Node { model: self.model.clone(), op: n.op_type.clone(), node: name.to_string(), msg: msg.into() }
+        OnnxError::Node {
+            model: self.model.clone(),
+            op: n.op_type.clone(),
+            node: name.to_string(),
+            msg: msg.into(),
+        }
     }
 
     fn node(&mut self, n: &NodeProto, index: usize) -> Result<(), OnnxError> {
-        let mut name = if n.name.is_empty() { format!("{}_{}", n.op_type, index) } else { n.name.clone() };
+        let mut name = if n.name.is_empty() {
+            format!("{}_{}", n.op_type, index)
+        } else {
+            n.name.clone()
+        };
         while self.node_names.contains(&name) {
             name.push_str("_dup");
         }
         self.node_names.insert(name.clone());
         if !(n.domain.is_empty() || n.domain == "ai.onnx") {
-            return Err(OnnxError::UnsupportedOp { model: self.model.clone(), op: format!("{}::{}", n.domain, n.op_type), node: name });
+            return Err(OnnxError::UnsupportedOp {
+                model: self.model.clone(),
+                op: format!("{}::{}", n.domain, n.op_type),
+                node: name,
+            });
         }
         // Inputs: "" marks an absent optional input.
         let mut inputs: Vec<Option<ValueId>> = Vec::with_capacity(n.input.len());
@@ -185,14 +369,26 @@ impl Importer {
                 inputs.push(None);
                 continue;
             }
-            let id = *self.names.get(i).ok_or_else(|| OnnxError::MissingInput { model: self.model.clone(), node: name.clone(), input: i.clone() })?;
+            let id = *self.names.get(i).ok_or_else(|| OnnxError::MissingInput {
+                model: self.model.clone(),
+                node: name.clone(),
+                input: i.clone(),
+            })?;
             inputs.push(Some(id));
         }
-        let ctx = NodeCtx { imp: self, n, name: &name, inputs: &inputs };
+        let ctx = NodeCtx {
+            imp: self,
+            n,
+            name: &name,
+            inputs: &inputs,
+        };
         let translated = ctx.translate()?;
         let (op, ins) = match translated {
             Translated::Const(data) => {
-                let out = n.output.first().ok_or_else(|| self.err(n, &name, "has no output"))?;
+                let out = n
+                    .output
+                    .first()
+                    .ok_or_else(|| self.err(n, &name, "has no output"))?;
                 let id = self.g.add_const(out.clone(), data);
                 self.names.insert(out.clone(), id);
                 return Ok(());
@@ -206,7 +402,8 @@ impl Importer {
             }
         };
         let in_shapes: Vec<&[usize]> = ins.iter().map(|&v| self.g.shape(v)).collect();
-        let out_shapes = radix_ir::shape::infer(&op, &in_shapes).map_err(|e| self.err(n, &name, e))?;
+        let out_shapes =
+            radix_ir::shape::infer(&op, &in_shapes).map_err(|e| self.err(n, &name, e))?;
         let n_out = out_shapes.len();
         let out_names: Vec<&String> = n.output.iter().take(n_out).collect();
         if out_names.len() < n_out && !matches!(op, Op::Split { .. }) {
@@ -217,7 +414,13 @@ impl Importer {
         if all_const || matches!(op, Op::Shape) {
             let arrays: Vec<ArrayD<f32>> = ins
                 .iter()
-                .map(|&v| self.g.values[v.0].data.as_deref().cloned().unwrap_or_else(|| ArrayD::zeros(IxDyn(&self.g.values[v.0].shape))))
+                .map(|&v| {
+                    self.g.values[v.0]
+                        .data
+                        .as_deref()
+                        .cloned()
+                        .unwrap_or_else(|| ArrayD::zeros(IxDyn(&self.g.values[v.0].shape)))
+                })
                 .collect();
             let refs: Vec<&ArrayD<f32>> = arrays.iter().collect();
             if let Some(r) = eval_light(&op, &refs, &out_shapes) {
@@ -235,7 +438,13 @@ impl Importer {
             self.names.insert((*o).clone(), id);
             outputs.push(id);
         }
-        self.g.nodes.push(Node { name: name.clone(), op, inputs: ins, outputs, origin: vec![name] });
+        self.g.nodes.push(Node {
+            name: name.clone(),
+            op,
+            inputs: ins,
+            outputs,
+            origin: vec![name],
+        });
         Ok(())
     }
 }
@@ -260,7 +469,11 @@ impl NodeCtx<'_> {
         self.imp.err(self.n, self.name, msg)
     }
     fn input(&self, i: usize) -> Result<ValueId, OnnxError> {
-        self.inputs.get(i).copied().flatten().ok_or_else(|| self.err(format!("missing required input {i}")))
+        self.inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .ok_or_else(|| self.err(format!("missing required input {i}")))
     }
     fn opt_input(&self, i: usize) -> Option<ValueId> {
         self.inputs.get(i).copied().flatten()
@@ -270,7 +483,12 @@ impl NodeCtx<'_> {
     }
     fn konst(&self, i: usize, what: &str) -> Result<&ArrayD<f32>, OnnxError> {
         let id = self.input(i)?;
-        self.imp.g.const_data(id).ok_or_else(|| self.err(format!("{what} (input {i}, `{}`) must be a constant", self.imp.g.values[id.0].name)))
+        self.imp.g.const_data(id).ok_or_else(|| {
+            self.err(format!(
+                "{what} (input {i}, `{}`) must be a constant",
+                self.imp.g.values[id.0].name
+            ))
+        })
     }
     fn opt_konst(&self, i: usize, what: &str) -> Result<Option<&ArrayD<f32>>, OnnxError> {
         match self.opt_input(i) {
@@ -291,13 +509,24 @@ impl NodeCtx<'_> {
         attr(self.n, name).map(|a| a.ints.clone())
     }
     fn attr_s(&self, name: &str, default: &str) -> String {
-        attr(self.n, name).map(|a| String::from_utf8_lossy(&a.s).into_owned()).unwrap_or_else(|| default.to_string())
+        attr(self.n, name)
+            .map(|a| String::from_utf8_lossy(&a.s).into_owned())
+            .unwrap_or_else(|| default.to_string())
     }
-    fn pair(&self, v: Option<Vec<i64>>, default: usize, what: &str) -> Result<[usize; 2], OnnxError> {
+    fn pair(
+        &self,
+        v: Option<Vec<i64>>,
+        default: usize,
+        what: &str,
+    ) -> Result<[usize; 2], OnnxError> {
         match v {
             None => Ok([default, default]),
-            Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 0) => Ok([v[0] as usize, v[1] as usize]),
-            Some(v) => Err(self.err(format!("{what} {v:?}: only 2-D (two non-negative values) is supported"))),
+            Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 0) => {
+                Ok([v[0] as usize, v[1] as usize])
+            }
+            Some(v) => Err(self.err(format!(
+                "{what} {v:?}: only 2-D (two non-negative values) is supported"
+            ))),
         }
     }
     fn auto_pad(&self) -> Result<AutoPad, OnnxError> {
@@ -310,12 +539,22 @@ impl NodeCtx<'_> {
         })
     }
     /// Explicit pads (top, left, bottom, right) from `pads` / `auto_pad`.
-    fn pads(&self, in_hw: &[usize], kernel: [usize; 2], strides: [usize; 2], dil: [usize; 2]) -> Result<[usize; 4], OnnxError> {
+    fn pads(
+        &self,
+        in_hw: &[usize],
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        dil: [usize; 2],
+    ) -> Result<[usize; 4], OnnxError> {
         match self.auto_pad()? {
             AutoPad::NotSet => match self.attr_ints("pads") {
                 None => Ok([0; 4]),
-                Some(p) if p.len() == 4 && p.iter().all(|&x| x >= 0) => Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]),
-                Some(p) => Err(self.err(format!("pads {p:?}: need four non-negative values (2-D)"))),
+                Some(p) if p.len() == 4 && p.iter().all(|&x| x >= 0) => {
+                    Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
+                }
+                Some(p) => {
+                    Err(self.err(format!("pads {p:?}: need four non-negative values (2-D)")))
+                }
             },
             AutoPad::Valid => Ok([0; 4]),
             mode => {
@@ -324,7 +563,11 @@ impl NodeCtx<'_> {
                     let out = in_hw[i].div_ceil(strides[i]);
                     let eff = (kernel[i] - 1) * dil[i] + 1;
                     let total = ((out - 1) * strides[i] + eff).saturating_sub(in_hw[i]);
-                    let (lo, hi) = if mode == AutoPad::SameUpper { (total / 2, total - total / 2) } else { (total - total / 2, total / 2) };
+                    let (lo, hi) = if mode == AutoPad::SameUpper {
+                        (total / 2, total - total / 2)
+                    } else {
+                        (total - total / 2, total / 2)
+                    };
                     pads[i] = lo;
                     pads[i + 2] = hi;
                 }
@@ -337,7 +580,9 @@ impl NodeCtx<'_> {
         let x = self.shape(0)?;
         let w = self.shape(1)?;
         if x.len() != 4 || w.len() != 4 {
-            return Err(self.err(format!("only 2-D convolution is supported (input {x:?}, weight {w:?})")));
+            return Err(self.err(format!(
+                "only 2-D convolution is supported (input {x:?}, weight {w:?})"
+            )));
         }
         let kernel = match self.attr_ints("kernel_shape") {
             Some(k) => self.pair(Some(k), 1, "kernel_shape")?,
@@ -357,32 +602,54 @@ impl NodeCtx<'_> {
             output_padding = self.pair(self.attr_ints("output_padding"), 0, "output_padding")?;
             if let Some(os) = self.attr_ints("output_shape") {
                 // Pads follow from the requested output size (SAME_UPPER-style split).
-                let os: Vec<i64> = if os.len() > 2 { os[os.len() - 2..].to_vec() } else { os };
+                let os: Vec<i64> = if os.len() > 2 {
+                    os[os.len() - 2..].to_vec()
+                } else {
+                    os
+                };
                 if os.len() != 2 {
                     return Err(self.err("output_shape must give two spatial sizes"));
                 }
                 let mut pads = [0; 4];
                 for i in 0..2 {
-                    let full = strides[i] * (x[2 + i] - 1) + output_padding[i] + (kernel[i] - 1) * dilations[i] + 1;
+                    let full = strides[i] * (x[2 + i] - 1)
+                        + output_padding[i]
+                        + (kernel[i] - 1) * dilations[i]
+                        + 1;
                     let total = full as i64 - os[i];
                     if total < 0 {
-                        return Err(self.err("output_shape larger than the full transposed convolution"));
+                        return Err(
+                            self.err("output_shape larger than the full transposed convolution")
+                        );
                     }
                     let total = total as usize;
-                    let (lo, hi) = if self.auto_pad()? == AutoPad::SameLower { (total - total / 2, total / 2) } else { (total / 2, total - total / 2) };
+                    let (lo, hi) = if self.auto_pad()? == AutoPad::SameLower {
+                        (total - total / 2, total / 2)
+                    } else {
+                        (total / 2, total - total / 2)
+                    };
                     pads[i] = lo;
                     pads[i + 2] = hi;
                 }
                 pads
             } else {
                 match self.auto_pad()? {
-                    AutoPad::NotSet | AutoPad::Valid => self.pads(&x[2..], kernel, strides, dilations)?,
+                    AutoPad::NotSet | AutoPad::Valid => {
+                        self.pads(&x[2..], kernel, strides, dilations)?
+                    }
                     mode => {
                         let mut pads = [0; 4];
                         for i in 0..2 {
-                            let full = strides[i] * (x[2 + i] - 1) + output_padding[i] + (kernel[i] - 1) * dilations[i] + 1;
+                            let full = strides[i] * (x[2 + i] - 1)
+                                + output_padding[i]
+                                + (kernel[i] - 1) * dilations[i]
+                                + 1;
                             let total = full.saturating_sub(x[2 + i] * strides[i]);
-                            let (lo, hi) = if mode == AutoPad::SameUpper { (total / 2, total - total / 2) } else { (total - total / 2, total / 2) };
+                            let (lo, hi) = if mode == AutoPad::SameUpper {
+                                (total / 2, total - total / 2)
+                            } else {
+                                (total - total / 2, total / 2)
+                            };
                             pads[i] = lo;
                             pads[i + 2] = hi;
                         }
@@ -394,9 +661,19 @@ impl NodeCtx<'_> {
             self.pads(&x[2..], kernel, strides, dilations)?
         };
         if kernel != [w[2], w[3]] {
-            return Err(self.err(format!("kernel_shape {kernel:?} disagrees with weight {w:?}")));
+            return Err(self.err(format!(
+                "kernel_shape {kernel:?} disagrees with weight {w:?}"
+            )));
         }
-        Ok(ConvAttrs { kernel, strides, pads, dilations, group: group as usize, output_padding, activation: Activation::None })
+        Ok(ConvAttrs {
+            kernel,
+            strides,
+            pads,
+            dilations,
+            group: group as usize,
+            output_padding,
+            activation: Activation::None,
+        })
     }
 
     fn pool_attrs(&self) -> Result<PoolAttrs, OnnxError> {
@@ -404,7 +681,14 @@ impl NodeCtx<'_> {
         if x.len() != 4 {
             return Err(self.err(format!("only 2-D pooling is supported (input {x:?})")));
         }
-        let kernel = self.pair(Some(self.attr_ints("kernel_shape").ok_or_else(|| self.err("kernel_shape is required"))?), 1, "kernel_shape")?;
+        let kernel = self.pair(
+            Some(
+                self.attr_ints("kernel_shape")
+                    .ok_or_else(|| self.err("kernel_shape is required"))?,
+            ),
+            1,
+            "kernel_shape",
+        )?;
         let strides = self.pair(self.attr_ints("strides"), 1, "strides")?;
         let dilations = self.pair(self.attr_ints("dilations"), 1, "dilations")?;
         if strides.contains(&0) || dilations.contains(&0) || kernel.contains(&0) {
@@ -424,8 +708,12 @@ impl NodeCtx<'_> {
     fn translate(&self) -> Result<Translated, OnnxError> {
         let opset = self.imp.opset;
         let x = || self.input(0);
-        let unary = |op: Op| -> Result<Translated, OnnxError> { Ok(Translated::Op(op, vec![self.input(0)?])) };
-        let binary = |op: Op| -> Result<Translated, OnnxError> { Ok(Translated::Op(op, vec![self.input(0)?, self.input(1)?])) };
+        let unary = |op: Op| -> Result<Translated, OnnxError> {
+            Ok(Translated::Op(op, vec![self.input(0)?]))
+        };
+        let binary = |op: Op| -> Result<Translated, OnnxError> {
+            Ok(Translated::Op(op, vec![self.input(0)?, self.input(1)?]))
+        };
         let t = match self.n.op_type.as_str() {
             "Conv" => {
                 let a = self.conv_attrs(false)?;
@@ -450,26 +738,44 @@ impl NodeCtx<'_> {
             "Gemm" => return self.gemm(),
             "MatMul" => binary(Op::MatMul)?,
             "BatchNormalization" => {
-                let ins = (0..5).map(|i| self.input(i)).collect::<Result<Vec<_>, _>>()?;
+                let ins = (0..5)
+                    .map(|i| self.input(i))
+                    .collect::<Result<Vec<_>, _>>()?;
                 for i in 1..5 {
                     self.konst(i, "BatchNormalization parameters")?;
                 }
-                Translated::Op(Op::BatchNorm { epsilon: self.attr_f("epsilon", 1e-5) }, ins)
+                Translated::Op(
+                    Op::BatchNorm {
+                        epsilon: self.attr_f("epsilon", 1e-5),
+                    },
+                    ins,
+                )
             }
             "Relu" => unary(Op::Relu)?,
             "Sigmoid" => unary(Op::Sigmoid)?,
             "Tanh" => unary(Op::Tanh)?,
             "Exp" => unary(Op::Exp)?,
             "HardSwish" => unary(Op::HardSwish)?,
-            "HardSigmoid" => unary(Op::HardSigmoid { alpha: self.attr_f("alpha", 0.2), beta: self.attr_f("beta", 0.5) })?,
-            "LeakyRelu" => unary(Op::LeakyRelu { alpha: self.attr_f("alpha", 0.01) })?,
+            "HardSigmoid" => unary(Op::HardSigmoid {
+                alpha: self.attr_f("alpha", 0.2),
+                beta: self.attr_f("beta", 0.5),
+            })?,
+            "LeakyRelu" => unary(Op::LeakyRelu {
+                alpha: self.attr_f("alpha", 0.01),
+            })?,
             "PRelu" => binary(Op::PRelu)?,
             "Clip" => {
                 let (min, max) = if opset < 11 {
                     (self.attr_f("min", f32::MIN), self.attr_f("max", f32::MAX))
                 } else {
-                    let lo = self.opt_konst(1, "Clip min")?.and_then(|a| a.iter().next().copied()).unwrap_or(f32::MIN);
-                    let hi = self.opt_konst(2, "Clip max")?.and_then(|a| a.iter().next().copied()).unwrap_or(f32::MAX);
+                    let lo = self
+                        .opt_konst(1, "Clip min")?
+                        .and_then(|a| a.iter().next().copied())
+                        .unwrap_or(f32::MIN);
+                    let hi = self
+                        .opt_konst(2, "Clip max")?
+                        .and_then(|a| a.iter().next().copied())
+                        .unwrap_or(f32::MAX);
                     (lo, hi)
                 };
                 unary(Op::Clip { min, max })?
@@ -493,22 +799,35 @@ impl NodeCtx<'_> {
             "Concat" => {
                 let rank = self.shape(0)?.len();
                 let axis = norm_axis(self.attr_i("axis", 1), rank).map_err(|e| self.err(e))?;
-                let ins = (0..self.inputs.len()).map(|i| self.input(i)).collect::<Result<Vec<_>, _>>()?;
+                let ins = (0..self.inputs.len())
+                    .map(|i| self.input(i))
+                    .collect::<Result<Vec<_>, _>>()?;
                 Translated::Op(Op::Concat { axis }, ins)
             }
             "Split" => {
                 let s = self.shape(0)?;
                 let axis = norm_axis(self.attr_i("axis", 0), s.len()).map_err(|e| self.err(e))?;
                 let dim = s[axis];
-                let given: Option<Vec<i64>> = if opset < 13 { self.attr_ints("split") } else { self.opt_konst(1, "Split sizes")?.map(|a| a.iter().map(|&v| v as i64).collect()) };
+                let given: Option<Vec<i64>> = if opset < 13 {
+                    self.attr_ints("split")
+                } else {
+                    self.opt_konst(1, "Split sizes")?
+                        .map(|a| a.iter().map(|&v| v as i64).collect())
+                };
                 let splits: Vec<usize> = match given {
                     Some(v) if v.iter().all(|&x| x >= 0) => v.iter().map(|&x| x as usize).collect(),
                     Some(v) => return Err(self.err(format!("negative split sizes {v:?}"))),
                     None => {
-                        let k = if opset >= 18 { self.attr_i("num_outputs", self.n.output.len() as i64) } else { self.n.output.len() as i64 };
+                        let k = if opset >= 18 {
+                            self.attr_i("num_outputs", self.n.output.len() as i64)
+                        } else {
+                            self.n.output.len() as i64
+                        };
                         let k = k.max(1) as usize;
                         let chunk = dim.div_ceil(k);
-                        (0..k).map(|i| chunk.min(dim.saturating_sub(i * chunk))).collect()
+                        (0..k)
+                            .map(|i| chunk.min(dim.saturating_sub(i * chunk)))
+                            .collect()
                     }
                 };
                 Translated::Op(Op::Split { axis, splits }, vec![x()?])
@@ -516,7 +835,11 @@ impl NodeCtx<'_> {
             "Slice" => return self.slice(),
             "Reshape" => {
                 let s = self.shape(0)?.to_vec();
-                let target = if opset < 5 { self.attr_ints("shape").unwrap_or_default() } else { self.ints_of(1, "the Reshape shape")? };
+                let target = if opset < 5 {
+                    self.attr_ints("shape").unwrap_or_default()
+                } else {
+                    self.ints_of(1, "the Reshape shape")?
+                };
                 let allowzero = self.attr_i("allowzero", 0) != 0;
                 let total: usize = s.iter().product();
                 let mut out: Vec<usize> = Vec::with_capacity(target.len());
@@ -527,7 +850,10 @@ impl NodeCtx<'_> {
                             infer_at = Some(i);
                             out.push(1);
                         }
-                        0 if !allowzero => out.push(*s.get(i).ok_or_else(|| self.err("shape 0 refers past the input rank"))?),
+                        0 if !allowzero => out.push(
+                            *s.get(i)
+                                .ok_or_else(|| self.err("shape 0 refers past the input rank"))?,
+                        ),
                         d if d >= 0 => out.push(d as usize),
                         d => return Err(self.err(format!("invalid target dimension {d}"))),
                     }
@@ -548,30 +874,59 @@ impl NodeCtx<'_> {
                 if axis < 0 || axis > rank as i64 {
                     return Err(self.err(format!("axis {a} out of range")));
                 }
-                unary(Op::Flatten { axis: axis as usize })?
+                unary(Op::Flatten {
+                    axis: axis as usize,
+                })?
             }
             "Transpose" => {
                 let rank = self.shape(0)?.len();
                 let perm = match self.attr_ints("perm") {
-                    Some(p) => p.iter().map(|&v| norm_axis(v, rank)).collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))?,
+                    Some(p) => p
+                        .iter()
+                        .map(|&v| norm_axis(v, rank))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| self.err(e))?,
                     None => (0..rank).rev().collect(),
                 };
                 unary(Op::Transpose { perm })?
             }
             "Squeeze" => {
                 let s = self.shape(0)?;
-                let axes: Option<Vec<i64>> = if opset < 13 { self.attr_ints("axes") } else { self.opt_konst(1, "Squeeze axes")?.map(|a| a.iter().map(|&v| v as i64).collect()) };
+                let axes: Option<Vec<i64>> = if opset < 13 {
+                    self.attr_ints("axes")
+                } else {
+                    self.opt_konst(1, "Squeeze axes")?
+                        .map(|a| a.iter().map(|&v| v as i64).collect())
+                };
                 let axes = match axes {
-                    Some(a) => a.iter().map(|&v| norm_axis(v, s.len())).collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))?,
-                    None => s.iter().enumerate().filter(|(_, d)| **d == 1).map(|(i, _)| i).collect(),
+                    Some(a) => a
+                        .iter()
+                        .map(|&v| norm_axis(v, s.len()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| self.err(e))?,
+                    None => s
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, d)| **d == 1)
+                        .map(|(i, _)| i)
+                        .collect(),
                 };
                 unary(Op::Squeeze { axes })?
             }
             "Unsqueeze" => {
                 let rank = self.shape(0)?.len();
-                let axes: Vec<i64> = if opset < 13 { self.attr_ints("axes").ok_or_else(|| self.err("axes are required"))? } else { self.ints_of(1, "Unsqueeze axes")? };
+                let axes: Vec<i64> = if opset < 13 {
+                    self.attr_ints("axes")
+                        .ok_or_else(|| self.err("axes are required"))?
+                } else {
+                    self.ints_of(1, "Unsqueeze axes")?
+                };
                 let out_rank = rank + axes.len();
-                let mut axes = axes.iter().map(|&v| norm_axis(v, out_rank)).collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
+                let mut axes = axes
+                    .iter()
+                    .map(|&v| norm_axis(v, out_rank))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| self.err(e))?;
                 axes.sort_unstable();
                 unary(Op::Unsqueeze { axes })?
             }
@@ -579,17 +934,27 @@ impl NodeCtx<'_> {
             "Pad" => {
                 let rank = self.shape(0)?.len();
                 let (pads, value) = if opset < 11 {
-                    (self.attr_ints("pads").ok_or_else(|| self.err("pads are required"))?, self.attr_f("value", 0.0))
+                    (
+                        self.attr_ints("pads")
+                            .ok_or_else(|| self.err("pads are required"))?,
+                        self.attr_f("value", 0.0),
+                    )
                 } else {
                     let p = self.ints_of(1, "Pad pads")?;
-                    let v = self.opt_konst(2, "Pad value")?.and_then(|a| a.iter().next().copied()).unwrap_or(0.0);
+                    let v = self
+                        .opt_konst(2, "Pad value")?
+                        .and_then(|a| a.iter().next().copied())
+                        .unwrap_or(0.0);
                     if self.opt_input(3).is_some() {
                         return Err(self.err("Pad with explicit axes is not supported"));
                     }
                     (p, v)
                 };
                 if pads.len() != 2 * rank || pads.iter().any(|&p| p < 0) {
-                    return Err(self.err(format!("pads {pads:?}: need {} non-negative values", 2 * rank)));
+                    return Err(self.err(format!(
+                        "pads {pads:?}: need {} non-negative values",
+                        2 * rank
+                    )));
                 }
                 let mode = match self.attr_s("mode", "constant").as_str() {
                     "constant" => PadMode::Constant,
@@ -597,24 +962,43 @@ impl NodeCtx<'_> {
                     "edge" => PadMode::Edge,
                     m => return Err(self.err(format!("pad mode `{m}` is not supported"))),
                 };
-                let pairs = (0..rank).map(|i| (pads[i] as usize, pads[i + rank] as usize)).collect();
-                unary(Op::Pad { pads: pairs, mode, value })?
+                let pairs = (0..rank)
+                    .map(|i| (pads[i] as usize, pads[i + rank] as usize))
+                    .collect();
+                unary(Op::Pad {
+                    pads: pairs,
+                    mode,
+                    value,
+                })?
             }
             "Softmax" => {
                 let rank = self.shape(0)?.len();
                 let legacy = opset < 13;
-                let axis = norm_axis(self.attr_i("axis", if legacy { 1 } else { -1 }), rank).map_err(|e| self.err(e))?;
+                let axis = norm_axis(self.attr_i("axis", if legacy { 1 } else { -1 }), rank)
+                    .map_err(|e| self.err(e))?;
                 unary(Op::Softmax { axis, legacy })?
             }
             "ReduceMean" => {
                 let rank = self.shape(0)?.len();
-                let axes: Option<Vec<i64>> = if opset < 18 { self.attr_ints("axes") } else { self.opt_konst(1, "ReduceMean axes")?.map(|a| a.iter().map(|&v| v as i64).collect()) };
+                let axes: Option<Vec<i64>> = if opset < 18 {
+                    self.attr_ints("axes")
+                } else {
+                    self.opt_konst(1, "ReduceMean axes")?
+                        .map(|a| a.iter().map(|&v| v as i64).collect())
+                };
                 let mut axes = match axes {
-                    Some(a) if !a.is_empty() => a.iter().map(|&v| norm_axis(v, rank)).collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))?,
+                    Some(a) if !a.is_empty() => a
+                        .iter()
+                        .map(|&v| norm_axis(v, rank))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| self.err(e))?,
                     _ => (0..rank).collect(),
                 };
                 axes.sort_unstable();
-                unary(Op::ReduceMean { axes, keepdims: self.attr_i("keepdims", 1) != 0 })?
+                unary(Op::ReduceMean {
+                    axes,
+                    keepdims: self.attr_i("keepdims", 1) != 0,
+                })?
             }
             "Gather" => {
                 let rank = self.shape(0)?.len();
@@ -627,7 +1011,11 @@ impl NodeCtx<'_> {
             "Cast" => {
                 let to = self.attr_i("to", 1) as i32;
                 if let Some(c) = self.imp.g.const_data(x()?) {
-                    let c = if tensor::is_integer_type(to) { c.mapv(f32::trunc) } else { c.clone() };
+                    let c = if tensor::is_integer_type(to) {
+                        c.mapv(f32::trunc)
+                    } else {
+                        c.clone()
+                    };
                     return Ok(Translated::Const(c));
                 }
                 if tensor::is_integer_type(to) {
@@ -642,13 +1030,25 @@ impl NodeCtx<'_> {
                 let start = clamp(self.attr_i("start", 0));
                 let end = clamp(self.attr_i("end", rank));
                 let dims: Vec<f32> = s[start..end.max(start)].iter().map(|&d| d as f32).collect();
-                Translated::Const(ArrayD::from_shape_vec(IxDyn(&[dims.len()]), dims).map_err(|e| self.err(e.to_string()))?)
+                Translated::Const(
+                    ArrayD::from_shape_vec(IxDyn(&[dims.len()]), dims)
+                        .map_err(|e| self.err(e.to_string()))?,
+                )
             }
             "Constant" => return self.constant(),
             "ConstantOfShape" => {
-                let shape: Vec<usize> = self.ints_of(0, "the shape")?.iter().map(|&v| v.max(0) as usize).collect();
+                let shape: Vec<usize> = self
+                    .ints_of(0, "the shape")?
+                    .iter()
+                    .map(|&v| v.max(0) as usize)
+                    .collect();
                 let value = match attr(self.n, "value").and_then(|a| a.t.as_ref()) {
-                    Some(t) => tensor::to_f32(t).map_err(|e| self.err(e))?.iter().next().copied().unwrap_or(0.0),
+                    Some(t) => tensor::to_f32(t)
+                        .map_err(|e| self.err(e))?
+                        .iter()
+                        .next()
+                        .copied()
+                        .unwrap_or(0.0),
                     None => 0.0,
                 };
                 Translated::Const(ArrayD::from_elem(IxDyn(&shape), value))
@@ -665,19 +1065,38 @@ impl NodeCtx<'_> {
                 };
                 Translated::Const(c.mapv(f))
             }
-            other => return Err(OnnxError::UnsupportedOp { model: self.imp.model.clone(), op: other.to_string(), node: self.name.to_string() }),
+            other => {
+                return Err(OnnxError::UnsupportedOp {
+                    model: self.imp.model.clone(),
+                    op: other.to_string(),
+                    node: self.name.to_string(),
+                });
+            }
         };
         Ok(t)
     }
 
     fn constant(&self) -> Result<Translated, OnnxError> {
-        let a = self.n.attribute.first().ok_or_else(|| self.err("has no value"))?;
+        let a = self
+            .n
+            .attribute
+            .first()
+            .ok_or_else(|| self.err("has no value"))?;
         let data = match a.name.as_str() {
-            "value" => tensor::to_f32(a.t.as_ref().ok_or_else(|| self.err("value is not a tensor"))?).map_err(|e| self.err(e))?,
+            "value" => tensor::to_f32(
+                a.t.as_ref()
+                    .ok_or_else(|| self.err("value is not a tensor"))?,
+            )
+            .map_err(|e| self.err(e))?,
             "value_float" => ArrayD::from_elem(IxDyn(&[]), a.f),
             "value_int" => ArrayD::from_elem(IxDyn(&[]), a.i as f32),
-            "value_floats" => ArrayD::from_shape_vec(IxDyn(&[a.floats.len()]), a.floats.clone()).map_err(|e| self.err(e.to_string()))?,
-            "value_ints" => ArrayD::from_shape_vec(IxDyn(&[a.ints.len()]), a.ints.iter().map(|&v| v as f32).collect()).map_err(|e| self.err(e.to_string()))?,
+            "value_floats" => ArrayD::from_shape_vec(IxDyn(&[a.floats.len()]), a.floats.clone())
+                .map_err(|e| self.err(e.to_string()))?,
+            "value_ints" => ArrayD::from_shape_vec(
+                IxDyn(&[a.ints.len()]),
+                a.ints.iter().map(|&v| v as f32).collect(),
+            )
+            .map_err(|e| self.err(e.to_string()))?,
             other => return Err(self.err(format!("constant attribute `{other}` is not supported"))),
         };
         Ok(Translated::Const(data))
@@ -698,34 +1117,66 @@ impl NodeCtx<'_> {
             return Err(self.err("B must be 2-D"));
         }
         // W is [N, K]: B as given when transB=1, else Bᵀ.
-        let w = if self.attr_i("transB", 0) != 0 { b.clone() } else { b.t().as_standard_layout().into_owned() };
-        let w = if alpha != 1.0 { w.mapv(|v| v * alpha) } else { w };
+        let w = if self.attr_i("transB", 0) != 0 {
+            b.clone()
+        } else {
+            b.t().as_standard_layout().into_owned()
+        };
+        let w = if alpha != 1.0 {
+            w.mapv(|v| v * alpha)
+        } else {
+            w
+        };
         let n = w.shape()[0];
         let mut consts = vec![(format!("{}_W", self.name), w)];
         if let Some(c) = self.opt_konst(2, "the Gemm bias C")? {
             let bias: Vec<f32> = match c.len() {
                 1 => vec![c.iter().next().copied().unwrap_or(0.0) * beta; n],
-                l if l == n && c.shape().iter().rev().skip(1).all(|&d| d == 1) => c.iter().map(|&v| v * beta).collect(),
-                _ => return Err(self.err(format!("bias C of shape {:?} is not a per-output vector of {n}", c.shape()))),
+                l if l == n && c.shape().iter().rev().skip(1).all(|&d| d == 1) => {
+                    c.iter().map(|&v| v * beta).collect()
+                }
+                _ => {
+                    return Err(self.err(format!(
+                        "bias C of shape {:?} is not a per-output vector of {n}",
+                        c.shape()
+                    )));
+                }
             };
-            consts.push((format!("{}_b", self.name), ArrayD::from_shape_vec(IxDyn(&[n]), bias).map_err(|e| self.err(e.to_string()))?));
+            consts.push((
+                format!("{}_b", self.name),
+                ArrayD::from_shape_vec(IxDyn(&[n]), bias).map_err(|e| self.err(e.to_string()))?,
+            ));
         }
-        Ok(Translated::OpWithConsts(Op::Gemm { activation: Activation::None }, vec![self.input(0)?], consts))
+        Ok(Translated::OpWithConsts(
+            Op::Gemm {
+                activation: Activation::None,
+            },
+            vec![self.input(0)?],
+            consts,
+        ))
     }
 
     fn slice(&self) -> Result<Translated, OnnxError> {
         let s = self.shape(0)?.to_vec();
         let rank = s.len();
         let (starts, ends, axes, steps) = if self.imp.opset < 10 {
-            let st = self.attr_ints("starts").ok_or_else(|| self.err("starts are required"))?;
-            let en = self.attr_ints("ends").ok_or_else(|| self.err("ends are required"))?;
+            let st = self
+                .attr_ints("starts")
+                .ok_or_else(|| self.err("starts are required"))?;
+            let en = self
+                .attr_ints("ends")
+                .ok_or_else(|| self.err("ends are required"))?;
             let ax = self.attr_ints("axes");
             (st, en, ax, None)
         } else {
             let st = self.ints_of(1, "Slice starts")?;
             let en = self.ints_of(2, "Slice ends")?;
-            let ax = self.opt_konst(3, "Slice axes")?.map(|a| a.iter().map(|&v| v as i64).collect());
-            let sp: Option<Vec<i64>> = self.opt_konst(4, "Slice steps")?.map(|a| a.iter().map(|&v| v as i64).collect());
+            let ax = self
+                .opt_konst(3, "Slice axes")?
+                .map(|a| a.iter().map(|&v| v as i64).collect());
+            let sp: Option<Vec<i64>> = self
+                .opt_konst(4, "Slice steps")?
+                .map(|a| a.iter().map(|&v| v as i64).collect());
             (st, en, ax, sp)
         };
         let axes: Vec<i64> = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
@@ -757,7 +1208,14 @@ impl NodeCtx<'_> {
             full_e[ax] = e;
             full_st[ax] = st;
         }
-        Ok(Translated::Op(Op::Slice { starts: full_s, ends: full_e, steps: full_st }, vec![self.input(0)?]))
+        Ok(Translated::Op(
+            Op::Slice {
+                starts: full_s,
+                ends: full_e,
+                steps: full_st,
+            },
+            vec![self.input(0)?],
+        ))
     }
 
     fn resize(&self) -> Result<Translated, OnnxError> {
@@ -774,15 +1232,32 @@ impl NodeCtx<'_> {
         };
         let (scales, sizes): (Option<Vec<f32>>, Option<Vec<usize>>) = if upsample {
             if opset < 9 {
-                (self.attr_ints("scales").map(|_| Vec::new()).or_else(|| attr(self.n, "scales").map(|a| a.floats.clone())), None)
+                (
+                    self.attr_ints("scales")
+                        .map(|_| Vec::new())
+                        .or_else(|| attr(self.n, "scales").map(|a| a.floats.clone())),
+                    None,
+                )
             } else {
-                (Some(self.konst(1, "Upsample scales")?.iter().copied().collect()), None)
+                (
+                    Some(self.konst(1, "Upsample scales")?.iter().copied().collect()),
+                    None,
+                )
             }
         } else if opset < 11 {
-            (Some(self.konst(1, "Resize scales")?.iter().copied().collect()), None)
+            (
+                Some(self.konst(1, "Resize scales")?.iter().copied().collect()),
+                None,
+            )
         } else {
-            let sc = self.opt_konst(2, "Resize scales")?.map(|a| a.iter().copied().collect::<Vec<_>>()).filter(|v| !v.is_empty());
-            let sz = self.opt_konst(3, "Resize sizes")?.map(|a| a.iter().map(|&v| v.max(0.0) as usize).collect::<Vec<_>>()).filter(|v| !v.is_empty());
+            let sc = self
+                .opt_konst(2, "Resize scales")?
+                .map(|a| a.iter().copied().collect::<Vec<_>>())
+                .filter(|v| !v.is_empty());
+            let sz = self
+                .opt_konst(3, "Resize sizes")?
+                .map(|a| a.iter().map(|&v| v.max(0.0) as usize).collect::<Vec<_>>())
+                .filter(|v| !v.is_empty());
             (sc, sz)
         };
         let (out_hw, sc) = match (sizes, scales) {
@@ -790,26 +1265,44 @@ impl NodeCtx<'_> {
                 if sz.len() != 4 || sz[0] != x[0] || sz[1] != x[1] {
                     return Err(self.err(format!("sizes {sz:?} must keep N and C of {x:?}")));
                 }
-                ([sz[2], sz[3]], [sz[2] as f32 / x[2] as f32, sz[3] as f32 / x[3] as f32])
+                (
+                    [sz[2], sz[3]],
+                    [sz[2] as f32 / x[2] as f32, sz[3] as f32 / x[3] as f32],
+                )
             }
             (None, Some(sc)) => {
                 if sc.len() != 4 || sc[0] != 1.0 || sc[1] != 1.0 || sc[2] <= 0.0 || sc[3] <= 0.0 {
-                    return Err(self.err(format!("scales {sc:?}: only positive spatial scales are supported")));
+                    return Err(self.err(format!(
+                        "scales {sc:?}: only positive spatial scales are supported"
+                    )));
                 }
-                ([(x[2] as f32 * sc[2]).floor() as usize, (x[3] as f32 * sc[3]).floor() as usize], [sc[2], sc[3]])
+                (
+                    [
+                        (x[2] as f32 * sc[2]).floor() as usize,
+                        (x[3] as f32 * sc[3]).floor() as usize,
+                    ],
+                    [sc[2], sc[3]],
+                )
             }
             (None, None) => return Err(self.err("needs scales or sizes")),
         };
         let (coord, nearest) = if upsample || opset < 11 {
             (ResizeCoord::Asymmetric, ResizeNearest::Floor)
         } else {
-            let c = match self.attr_s("coordinate_transformation_mode", "half_pixel").as_str() {
+            let c = match self
+                .attr_s("coordinate_transformation_mode", "half_pixel")
+                .as_str()
+            {
                 "half_pixel" => ResizeCoord::HalfPixel,
                 "pytorch_half_pixel" => ResizeCoord::PytorchHalfPixel,
                 "align_corners" => ResizeCoord::AlignCorners,
                 "asymmetric" => ResizeCoord::Asymmetric,
                 "tf_half_pixel_for_nearest" => ResizeCoord::TfHalfPixelForNearest,
-                m => return Err(self.err(format!("coordinate_transformation_mode `{m}` is not supported"))),
+                m => {
+                    return Err(self.err(format!(
+                        "coordinate_transformation_mode `{m}` is not supported"
+                    )));
+                }
             };
             let nm = match self.attr_s("nearest_mode", "round_prefer_floor").as_str() {
                 "round_prefer_floor" => ResizeNearest::RoundPreferFloor,
@@ -823,7 +1316,15 @@ impl NodeCtx<'_> {
         if out_hw.contains(&0) {
             return Err(self.err("output size 0"));
         }
-        Ok(Translated::Op(Op::Resize(ResizeAttrs { mode, coord, nearest, scales: sc, out_hw }), vec![self.input(0)?]))
+        Ok(Translated::Op(
+            Op::Resize(ResizeAttrs {
+                mode,
+                coord,
+                nearest,
+                scales: sc,
+                out_hw,
+            }),
+            vec![self.input(0)?],
+        ))
     }
 }
-

@@ -10,12 +10,15 @@ fn main() {
     let mut g = radix_onnx::import_path(&root.join("models/mobilenetv2.onnx")).unwrap();
     radix_ir::passes::optimize(&mut g).unwrap();
     prepare(&mut g);
-    let raw: ndarray::Array4<u8> = ndarray_npy::read_npy(root.join("images/photos_224_uint8_nhwc.npy")).unwrap();
+    let raw: ndarray::Array4<u8> =
+        ndarray_npy::read_npy(root.join("images/photos_224_uint8_nhwc.npy")).unwrap();
     let mean = [0.485f32, 0.456, 0.406];
     let std = [0.229f32, 0.224, 0.225];
     let mut items = Vec::new();
     for img in raw.axis_iter(Axis(0)) {
-        let a = Array4::from_shape_fn((1, 3, 224, 224), |(_, c, y, x)| (img[[y, x, c]] as f32 / 255.0 - mean[c]) / std[c]);
+        let a = Array4::from_shape_fn((1, 3, 224, 224), |(_, c, y, x)| {
+            (img[[y, x, c]] as f32 / 255.0 - mean[c]) / std[c]
+        });
         items.push(vec![a.into_dyn()]);
     }
     let t = std::time::Instant::now();
@@ -27,12 +30,25 @@ fn main() {
     cfg.model_in_bits = bits;
     cfg.model_out_bits = bits;
     match args.get(3).map(String::as_str) {
-        Some("mmse") => cfg.range = RangeChoice::Mmse { percentile: 0.001, outlier_factor: 1.0 },
-        Some(p) => { let p: f64 = p.parse().unwrap(); cfg.range = RangeChoice::Percentage { percentage: p, percentage_16b: 0.999999 } }
+        Some("mmse") => {
+            cfg.range = RangeChoice::Mmse {
+                percentile: 0.001,
+                outlier_factor: 1.0,
+            }
+        }
+        Some(p) => {
+            let p: f64 = p.parse().unwrap();
+            cfg.range = RangeChoice::Percentage {
+                percentage: p,
+                percentage_16b: 0.999999,
+            }
+        }
         None => {}
     }
     let q = quantize(&g, &calib, &cfg).unwrap();
-    for w in &q.warnings { println!("warn: {w}"); }
+    for w in &q.warnings {
+        println!("warn: {w}");
+    }
     let fe = radix_sim::FloatEngine::new(&g).unwrap();
     let xe = radix_sim::FixedEngine::new(&q.model).unwrap();
     let (mut num, mut den, mut agree) = (0f64, 0f64, 0);
@@ -40,20 +56,43 @@ fn main() {
     for it in &items {
         let f = fe.run(it).unwrap().remove(0);
         let x = xe.run(it).unwrap().remove(0);
-        for (a, b) in f.iter().zip(x.iter()) { num += (*a as f64).powi(2); den += (*a as f64 - *b as f64).powi(2); }
-        let am = |v: &ArrayD<f32>| v.iter().enumerate().fold((0, f32::MIN), |m, (i, &v)| if v > m.1 { (i, v) } else { m }).0;
-        if am(&f) == am(&x) { agree += 1; }
+        for (a, b) in f.iter().zip(x.iter()) {
+            num += (*a as f64).powi(2);
+            den += (*a as f64 - *b as f64).powi(2);
+        }
+        let am = |v: &ArrayD<f32>| {
+            v.iter()
+                .enumerate()
+                .fold((0, f32::MIN), |m, (i, &v)| if v > m.1 { (i, v) } else { m })
+                .0
+        };
+        if am(&f) == am(&x) {
+            agree += 1;
+        }
     }
     let _ = IxDyn(&[1]);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     pool.install(|| {
-        let mut tf = Vec::new(); let mut tx = Vec::new();
+        let mut tf = Vec::new();
+        let mut tx = Vec::new();
         for it in items.iter().take(10) {
-            let t = std::time::Instant::now(); fe.run(it).unwrap(); tf.push(t.elapsed().as_secs_f64()*1e3);
-            let t = std::time::Instant::now(); xe.run(it).unwrap(); tx.push(t.elapsed().as_secs_f64()*1e3);
+            let t = std::time::Instant::now();
+            fe.run(it).unwrap();
+            tf.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = std::time::Instant::now();
+            xe.run(it).unwrap();
+            tx.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        tf.sort_by(f64::total_cmp); tx.sort_by(f64::total_cmp);
+        tf.sort_by(f64::total_cmp);
+        tx.sort_by(f64::total_cmp);
         println!("2 threads: float {:.2} ms, fixed {:.2} ms", tf[5], tx[5]);
     });
-    println!("platform {platform} bits {bits}: SNR {:.2} dB, top1 agree {agree}/22, verify time {:.2}s", 10.0 * (num / den).log10(), t.elapsed().as_secs_f64());
+    println!(
+        "platform {platform} bits {bits}: SNR {:.2} dB, top1 agree {agree}/22, verify time {:.2}s",
+        10.0 * (num / den).log10(),
+        t.elapsed().as_secs_f64()
+    );
 }

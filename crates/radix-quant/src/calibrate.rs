@@ -30,7 +30,10 @@ impl InputMapping {
         self.inputs.push((name, arrays));
     }
     pub fn get(&self, name: &str) -> Option<&[ArrayD<f32>]> {
-        self.inputs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+        self.inputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -43,20 +46,34 @@ pub struct Calibration {
 
 /// Checks the mapping against the graph and returns, per input item, the arrays in graph input
 /// order with a batch axis (shape equal to the graph input shape).
-pub fn validate_inputs(graph: &Graph, mapping: &InputMapping) -> Result<Vec<Vec<ArrayD<f32>>>, QuantError> {
+pub fn validate_inputs(
+    graph: &Graph,
+    mapping: &InputMapping,
+) -> Result<Vec<Vec<ArrayD<f32>>>, QuantError> {
     let mut per_input: Vec<&[ArrayD<f32>]> = Vec::with_capacity(graph.inputs.len());
     for &id in &graph.inputs {
         let name = &graph.value(id).name;
-        let arrays = mapping.get(name).ok_or_else(|| QuantError::MissingInput { input: name.clone() })?;
+        let arrays = mapping.get(name).ok_or_else(|| QuantError::MissingInput {
+            input: name.clone(),
+        })?;
         if arrays.is_empty() {
-            return Err(QuantError::EmptyInput { input: name.clone() });
+            return Err(QuantError::EmptyInput {
+                input: name.clone(),
+            });
         }
         per_input.push(arrays);
     }
     for (name, _) in &mapping.inputs {
         if !graph.inputs.iter().any(|&i| graph.value(i).name == *name) {
-            let known: Vec<&str> = graph.inputs.iter().map(|&i| graph.value(i).name.as_str()).collect();
-            return Err(QuantError::UnknownInput { input: name.clone(), known: known.join(", ") });
+            let known: Vec<&str> = graph
+                .inputs
+                .iter()
+                .map(|&i| graph.value(i).name.as_str())
+                .collect();
+            return Err(QuantError::UnknownInput {
+                input: name.clone(),
+                known: known.join(", "),
+            });
         }
     }
     let n = per_input[0].len();
@@ -70,7 +87,9 @@ pub fn validate_inputs(graph: &Graph, mapping: &InputMapping) -> Result<Vec<Vec<
             });
         }
     }
-    let mut items: Vec<Vec<ArrayD<f32>>> = (0..n).map(|_| Vec::with_capacity(per_input.len())).collect();
+    let mut items: Vec<Vec<ArrayD<f32>>> = (0..n)
+        .map(|_| Vec::with_capacity(per_input.len()))
+        .collect();
     for (k, arrays) in per_input.iter().enumerate() {
         let id = graph.inputs[k];
         let name = &graph.value(id).name;
@@ -81,12 +100,25 @@ pub fn validate_inputs(graph: &Graph, mapping: &InputMapping) -> Result<Vec<Vec<
             } else if a.shape() == &want[1..] && want[0] == 1 {
                 a.clone().insert_axis(Axis(0))
             } else {
-                return Err(QuantError::InputShape { input: name.clone(), index, expected: want.to_vec(), got: a.shape().to_vec() });
+                return Err(QuantError::InputShape {
+                    input: name.clone(),
+                    index,
+                    expected: want.to_vec(),
+                    got: a.shape().to_vec(),
+                });
             };
             if let Some((pos, v)) = arr.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(QuantError::NonFiniteInput { input: name.clone(), index, position: pos, value: *v });
+                return Err(QuantError::NonFiniteInput {
+                    input: name.clone(),
+                    index,
+                    position: pos,
+                    value: *v,
+                });
             }
-            items[index].push(arr.into_dimensionality::<IxDyn>().map_err(|e| QuantError::Internal(e.to_string()))?);
+            items[index].push(
+                arr.into_dimensionality::<IxDyn>()
+                    .map_err(|e| QuantError::Internal(e.to_string()))?,
+            );
         }
     }
     Ok(items)
@@ -95,7 +127,9 @@ pub fn validate_inputs(graph: &Graph, mapping: &InputMapping) -> Result<Vec<Vec<
 /// A progress bar on stderr when it is a terminal, hidden otherwise.
 pub fn progress(len: usize, what: &str) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")
+    {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_message(what.to_string());
@@ -104,16 +138,29 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 
 /// Runs the float model on every input item and gathers statistics of every non-constant value.
 /// Must be called inside the caller's rayon pool (its size is the `threads` option).
-pub fn calibrate(graph: &Graph, items: &[Vec<ArrayD<f32>>], show_progress: bool) -> Result<Calibration, QuantError> {
+pub fn calibrate(
+    graph: &Graph,
+    items: &[Vec<ArrayD<f32>>],
+    show_progress: bool,
+) -> Result<Calibration, QuantError> {
     calibrate_with(graph, items.len(), &|i| Ok(items[i].clone()), show_progress)
 }
 
 /// Like [`calibrate`], but input item `i` (arrays in graph input order, with batch axis) is
 /// produced on demand by `get(i)`, so only the items being processed are in memory.
-pub fn calibrate_with(graph: &Graph, count: usize, get: &(dyn Fn(usize) -> Result<Vec<ArrayD<f32>>, QuantError> + Sync), show_progress: bool) -> Result<Calibration, QuantError> {
+pub fn calibrate_with(
+    graph: &Graph,
+    count: usize,
+    get: &(dyn Fn(usize) -> Result<Vec<ArrayD<f32>>, QuantError> + Sync),
+    show_progress: bool,
+) -> Result<Calibration, QuantError> {
     let engine = FloatEngine::new(graph)?;
     let nvalues = graph.values.len();
-    let pb = if show_progress { progress(count, "calibrating") } else { ProgressBar::hidden() };
+    let pb = if show_progress {
+        progress(count, "calibrating")
+    } else {
+        ProgressBar::hidden()
+    };
     // One accumulator per worker, each pulling the next item index: memory is bounded by the
     // worker count, not the input count. Merging is exact, so who processed what does not matter.
     let workers = rayon::current_num_threads().max(1).min(count.max(1));
@@ -134,7 +181,10 @@ pub fn calibrate_with(graph: &Graph, count: usize, get: &(dyn Fn(usize) -> Resul
                     None => slot.observe_array(t),
                 };
                 if let (Err(e), None) = (r, &err) {
-                    err = Some(QuantError::NonFiniteActivation { tensor: graph.value(id).name.clone(), msg: e.to_string() });
+                    err = Some(QuantError::NonFiniteActivation {
+                        tensor: graph.value(id).name.clone(),
+                        msg: e.to_string(),
+                    });
                 }
             })?;
             if let Some(e) = err {
@@ -144,13 +194,15 @@ pub fn calibrate_with(graph: &Graph, count: usize, get: &(dyn Fn(usize) -> Resul
             for (k, &id) in graph.inputs.iter().enumerate() {
                 let slot = acc[id.0].get_or_insert_with(TensorStats::new);
                 if let Some(a) = item.get(k) {
-                    slot.observe_array(a).map_err(|e| QuantError::Internal(e.to_string()))?;
+                    slot.observe_array(a)
+                        .map_err(|e| QuantError::Internal(e.to_string()))?;
                 }
             }
             pb.inc(1);
         }
     };
-    let parts: Vec<Result<Vec<Option<TensorStats>>, QuantError>> = (0..workers).into_par_iter().map(work).collect();
+    let parts: Vec<Result<Vec<Option<TensorStats>>, QuantError>> =
+        (0..workers).into_par_iter().map(work).collect();
     let mut stats: Vec<Option<TensorStats>> = vec![None; nvalues];
     for part in parts {
         for (x, y) in stats.iter_mut().zip(part?) {
@@ -162,5 +214,8 @@ pub fn calibrate_with(graph: &Graph, count: usize, get: &(dyn Fn(usize) -> Resul
         }
     }
     pb.finish_and_clear();
-    Ok(Calibration { stats, num_inputs: count })
+    Ok(Calibration {
+        stats,
+        num_inputs: count,
+    })
 }

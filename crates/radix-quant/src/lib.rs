@@ -12,8 +12,8 @@ pub mod quantize;
 use ndarray::{ArrayD, IxDyn};
 use radix_ir::{ConvAttrs, Graph, Op};
 
-pub use calibrate::{calibrate, calibrate_with, validate_inputs, Calibration, InputMapping};
-pub use quantize::{quantize, QuantConfig, Quantized, RangeChoice};
+pub use calibrate::{Calibration, InputMapping, calibrate, calibrate_with, validate_inputs};
+pub use quantize::{QuantConfig, Quantized, RangeChoice, quantize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuantError {
@@ -21,14 +21,37 @@ pub enum QuantError {
     MissingInput { input: String },
     #[error("model input `{input}` has an empty list of calibration arrays")]
     EmptyInput { input: String },
-    #[error("the input mapping names `{input}`, which is not a model input (model inputs: {known})")]
+    #[error(
+        "the input mapping names `{input}`, which is not a model input (model inputs: {known})"
+    )]
     UnknownInput { input: String, known: String },
-    #[error("model input `{input}` has {got} arrays but `{first}` has {expected}; every input needs the same number")]
-    InputCountMismatch { input: String, got: usize, first: String, expected: usize },
-    #[error("model input `{input}`, array {index}: shape {got:?} does not match the model's {expected:?}")]
-    InputShape { input: String, index: usize, expected: Vec<usize>, got: Vec<usize> },
-    #[error("model input `{input}`, array {index}: value {value} at flat position {position} is not finite")]
-    NonFiniteInput { input: String, index: usize, position: usize, value: f32 },
+    #[error(
+        "model input `{input}` has {got} arrays but `{first}` has {expected}; every input needs the same number"
+    )]
+    InputCountMismatch {
+        input: String,
+        got: usize,
+        first: String,
+        expected: usize,
+    },
+    #[error(
+        "model input `{input}`, array {index}: shape {got:?} does not match the model's {expected:?}"
+    )]
+    InputShape {
+        input: String,
+        index: usize,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
+    #[error(
+        "model input `{input}`, array {index}: value {value} at flat position {position} is not finite"
+    )]
+    NonFiniteInput {
+        input: String,
+        index: usize,
+        position: usize,
+        value: f32,
+    },
     #[error("tensor `{tensor}` became non-finite during calibration: {msg}")]
     NonFiniteActivation { tensor: String, msg: String },
     #[error("tensor `{tensor}` has no calibration statistics")]
@@ -72,21 +95,43 @@ pub fn prepare(g: &mut Graph) -> usize {
                     continue;
                 }
                 let c = x[1];
-                let get = |k: usize| -> Vec<f32> { g.const_data(node.inputs[k]).map(|a| a.iter().copied().collect()).unwrap_or_default() };
+                let get = |k: usize| -> Vec<f32> {
+                    g.const_data(node.inputs[k])
+                        .map(|a| a.iter().copied().collect())
+                        .unwrap_or_default()
+                };
                 let (gamma, beta, mean, var) = (get(1), get(2), get(3), get(4));
-                if [gamma.len(), beta.len(), mean.len(), var.len()].iter().any(|&l| l != c) {
+                if [gamma.len(), beta.len(), mean.len(), var.len()]
+                    .iter()
+                    .any(|&l| l != c)
+                {
                     continue;
                 }
-                let a: Vec<f32> = (0..c).map(|k| gamma[k] / (var[k] + epsilon).sqrt()).collect();
+                let a: Vec<f32> = (0..c)
+                    .map(|k| gamma[k] / (var[k] + epsilon).sqrt())
+                    .collect();
                 let b: Vec<f32> = (0..c).map(|k| beta[k] - mean[k] * a[k]).collect();
-                let (Ok(w), Ok(bias)) = (ArrayD::from_shape_vec(IxDyn(&[c, 1, 1, 1]), a), ArrayD::from_shape_vec(IxDyn(&[c]), b)) else { continue };
+                let (Ok(w), Ok(bias)) = (
+                    ArrayD::from_shape_vec(IxDyn(&[c, 1, 1, 1]), a),
+                    ArrayD::from_shape_vec(IxDyn(&[c]), b),
+                ) else {
+                    continue;
+                };
                 let wn = format!("{}_dw_w", node.name);
                 let bn = format!("{}_dw_b", node.name);
                 let x_in = node.inputs[0];
                 let wid = g.add_const(wn, w);
                 let bid = g.add_const(bn, bias);
                 let node = &mut g.nodes[i];
-                node.op = Op::Conv(ConvAttrs { kernel: [1, 1], strides: [1, 1], pads: [0; 4], dilations: [1, 1], group: c, output_padding: [0, 0], activation: Default::default() });
+                node.op = Op::Conv(ConvAttrs {
+                    kernel: [1, 1],
+                    strides: [1, 1],
+                    pads: [0; 4],
+                    dilations: [1, 1],
+                    group: c,
+                    output_padding: [0, 0],
+                    activation: Default::default(),
+                });
                 node.inputs = vec![x_in, wid, bid];
                 n += 1;
             }

@@ -5,8 +5,13 @@ use ndarray::{ArrayD, Axis};
 use radix_calib::{Mmse, Percentage, RangeMethod};
 use radix_ir::eval::unary;
 use radix_ir::op::PadMode;
-use radix_ir::qmodel::{AddRequant, AxisPlan, Placement, QConst, QKernel, QNode, QParams, QuantModel, Requant, RESIZE_FRAC_BITS};
-use radix_ir::{Activation, Graph, Node, Op, ResizeAttrs, ResizeCoord, ResizeMode, ResizeNearest, ValueId};
+use radix_ir::qmodel::{
+    AddRequant, AxisPlan, Placement, QConst, QKernel, QNode, QParams, QuantModel, RESIZE_FRAC_BITS,
+    Requant,
+};
+use radix_ir::{
+    Activation, Graph, Node, Op, ResizeAttrs, ResizeCoord, ResizeMode, ResizeNearest, ValueId,
+};
 use radix_target::Platform;
 
 use crate::{Calibration, QuantError};
@@ -14,8 +19,14 @@ use crate::{Calibration, QuantError};
 /// How activation ranges are chosen.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RangeChoice {
-    Percentage { percentage: f64, percentage_16b: f64 },
-    Mmse { percentile: f64, outlier_factor: f64 },
+    Percentage {
+        percentage: f64,
+        percentage_16b: f64,
+    },
+    Mmse {
+        percentile: f64,
+        outlier_factor: f64,
+    },
 }
 
 /// Everything the quantizer needs to know besides the graph and its statistics.
@@ -41,7 +52,10 @@ impl QuantConfig {
             model_in_bits: 8,
             model_out_bits: 8,
             cpu_node_bits: 8,
-            range: RangeChoice::Percentage { percentage: 0.999, percentage_16b: 0.999999 },
+            range: RangeChoice::Percentage {
+                percentage: 0.999,
+                percentage_16b: 0.999999,
+            },
             post_sigmoid: false,
         }
     }
@@ -52,7 +66,10 @@ impl QuantConfig {
 
 /// Ops with an integer kernel in Radix's simulators.
 fn has_integer_kernel(op: &Op) -> bool {
-    !matches!(op, Op::Softmax { .. } | Op::ReduceMean { .. } | Op::Div | Op::Shape | Op::BatchNorm { .. })
+    !matches!(
+        op,
+        Op::Softmax { .. } | Op::ReduceMean { .. } | Op::Div | Op::Shape | Op::BatchNorm { .. }
+    )
 }
 
 /// Ops whose output keeps the input's parameters (integers move unchanged).
@@ -69,19 +86,42 @@ pub struct Quantized {
 }
 
 /// Quantizes `graph` (already prepared with [`crate::prepare`]) from its calibration statistics.
-pub fn quantize(graph: &Graph, calib: &Calibration, cfg: &QuantConfig) -> Result<Quantized, QuantError> {
+pub fn quantize(
+    graph: &Graph,
+    calib: &Calibration,
+    cfg: &QuantConfig,
+) -> Result<Quantized, QuantError> {
     let profile = cfg.platform.profile();
     let placements = profile.check_graph(graph)?;
     let method: Box<dyn RangeMethod> = match cfg.range {
-        RangeChoice::Percentage { percentage, percentage_16b } => Box::new(Percentage { percentage, percentage_16b }),
-        RangeChoice::Mmse { percentile, outlier_factor } => Box::new(Mmse { percentile, outlier_factor, power_of_two: cfg.pow2() }),
+        RangeChoice::Percentage {
+            percentage,
+            percentage_16b,
+        } => Box::new(Percentage {
+            percentage,
+            percentage_16b,
+        }),
+        RangeChoice::Mmse {
+            percentile,
+            outlier_factor,
+        } => Box::new(Mmse {
+            percentile,
+            outlier_factor,
+            power_of_two: cfg.pow2(),
+        }),
     };
     let pow2 = cfg.pow2();
     let mut warnings = Vec::new();
     let mut tensors: Vec<Option<QParams>> = vec![None; graph.values.len()];
     let mut consts: Vec<Option<QConst>> = vec![None; graph.values.len()];
     let range_of = |v: ValueId, bits: u8| -> Result<QParams, QuantError> {
-        let stats = calib.stats.get(v.0).and_then(|s| s.as_ref()).ok_or_else(|| QuantError::NoStatistics { tensor: graph.value(v).name.clone() })?;
+        let stats = calib
+            .stats
+            .get(v.0)
+            .and_then(|s| s.as_ref())
+            .ok_or_else(|| QuantError::NoStatistics {
+                tensor: graph.value(v).name.clone(),
+            })?;
         // Model outputs keep their extremes: the largest logits / scores are the decision, and
         // clipping them (as a percentile does) flips top-1 results.
         let absmax = if graph.outputs.contains(&v) && !cfg.post_sigmoid {
@@ -89,7 +129,10 @@ pub fn quantize(graph: &Graph, calib: &Calibration, cfg: &QuantConfig) -> Result
         } else {
             method.absmax(stats, bits as u32)
         }
-        .map_err(|e| QuantError::Range { tensor: graph.value(v).name.clone(), msg: e.to_string() })?;
+        .map_err(|e| QuantError::Range {
+            tensor: graph.value(v).name.clone(),
+            msg: e.to_string(),
+        })?;
         let absmax = if cfg.post_sigmoid && graph.outputs.contains(&v) {
             // Beyond |x| = 8 a sigmoid is saturated to < 4e-4: spend the codes on the region that matters.
             absmax.min(8.0)
@@ -108,13 +151,23 @@ pub fn quantize(graph: &Graph, calib: &Calibration, cfg: &QuantConfig) -> Result
             _ => Placement::Npu,
         };
         if placement == Placement::Npu && !has_integer_kernel(&node.op) {
-            warnings.push(format!("node `{}` ({}) runs as a CPU node in Radix's simulation: no integer kernel yet", node.name, node.op.type_name()));
+            warnings.push(format!(
+                "node `{}` ({}) runs as a CPU node in Radix's simulation: no integer kernel yet",
+                node.name,
+                node.op.type_name()
+            ));
             placement = Placement::Cpu;
         }
         let out = node.outputs[0];
         let in_params = |tensors: &[Option<QParams>], k: usize| -> Result<QParams, QuantError> {
             let v = node.inputs[k];
-            tensors[v.0].ok_or_else(|| QuantError::Internal(format!("no parameters for input `{}` of `{}`", graph.value(v).name, node.name)))
+            tensors[v.0].ok_or_else(|| {
+                QuantError::Internal(format!(
+                    "no parameters for input `{}` of `{}`",
+                    graph.value(v).name,
+                    node.name
+                ))
+            })
         };
         let out_bits = if graph.outputs.contains(&out) {
             cfg.model_out_bits
@@ -136,7 +189,10 @@ pub fn quantize(graph: &Graph, calib: &Calibration, cfg: &QuantConfig) -> Result
         }
         let py = tensors[out.0].ok_or_else(|| QuantError::Internal("output params".into()))?;
         if placement == Placement::Cpu {
-            nodes.push(QNode { placement, kernel: QKernel::Cpu });
+            nodes.push(QNode {
+                placement,
+                kernel: QKernel::Cpu,
+            });
             continue;
         }
         // Constant operands of elementwise ops get their own parameters at the datapath width.
@@ -145,60 +201,134 @@ pub fn quantize(graph: &Graph, calib: &Calibration, cfg: &QuantConfig) -> Result
             if let Some(d) = graph.const_data(v) {
                 let absmax = d.iter().fold(0f32, |m, x| m.max(x.abs()));
                 let p = QParams::from_absmax(absmax, cfg.datapath_bits.max(8), pow2);
-                consts[v.0] = Some(QConst { params: p, data: d.iter().map(|&x| p.quantize(x)).collect() });
+                consts[v.0] = Some(QConst {
+                    params: p,
+                    data: d.iter().map(|&x| p.quantize(x)).collect(),
+                });
                 Ok(p)
             } else {
                 in_params(&tensors, k)
             }
         };
         let kernel = match &node.op {
-            Op::Conv(a) | Op::ConvTranspose(a) => mac_kernel(graph, node, in_params(&tensors, 0)?, py, cfg, a.activation, matches!(node.op, Op::ConvTranspose(_)))?,
-            Op::Gemm { activation } => mac_kernel(graph, node, in_params(&tensors, 0)?, py, cfg, *activation, false)?,
+            Op::Conv(a) | Op::ConvTranspose(a) => mac_kernel(
+                graph,
+                node,
+                in_params(&tensors, 0)?,
+                py,
+                cfg,
+                a.activation,
+                matches!(node.op, Op::ConvTranspose(_)),
+            )?,
+            Op::Gemm { activation } => mac_kernel(
+                graph,
+                node,
+                in_params(&tensors, 0)?,
+                py,
+                cfg,
+                *activation,
+                false,
+            )?,
             Op::Add | Op::Sub => {
                 let (pa, pb) = (operand(0, &mut consts)?, operand(1, &mut consts)?);
-                let sign = if matches!(node.op, Op::Sub) { -1.0 } else { 1.0 };
-                QKernel::Add { rq: AddRequant::from_factors(py.multiplier() / pa.multiplier(), sign * py.multiplier() / pb.multiplier()) }
+                let sign = if matches!(node.op, Op::Sub) {
+                    -1.0
+                } else {
+                    1.0
+                };
+                QKernel::Add {
+                    rq: AddRequant::from_factors(
+                        py.multiplier() / pa.multiplier(),
+                        sign * py.multiplier() / pb.multiplier(),
+                    ),
+                }
             }
             Op::Mul => {
                 let (pa, pb) = (operand(0, &mut consts)?, operand(1, &mut consts)?);
-                QKernel::Mul { requant: Requant::from_factor(py.multiplier() / (pa.multiplier() * pb.multiplier())) }
+                QKernel::Mul {
+                    requant: Requant::from_factor(
+                        py.multiplier() / (pa.multiplier() * pb.multiplier()),
+                    ),
+                }
             }
             Op::MatMul => {
                 let (pa, pb) = (operand(0, &mut consts)?, operand(1, &mut consts)?);
-                QKernel::MatMul { requant: Requant::from_factor(py.multiplier() / (pa.multiplier() * pb.multiplier())) }
+                QKernel::MatMul {
+                    requant: Requant::from_factor(
+                        py.multiplier() / (pa.multiplier() * pb.multiplier()),
+                    ),
+                }
             }
             Op::PRelu => {
                 let px = in_params(&tensors, 0)?;
-                let slope = graph.const_data(node.inputs[1]).ok_or_else(|| QuantError::Unsupported { node: node.name.clone(), what: "PRelu with a computed slope".into() })?;
+                let slope =
+                    graph
+                        .const_data(node.inputs[1])
+                        .ok_or_else(|| QuantError::Unsupported {
+                            node: node.name.clone(),
+                            what: "PRelu with a computed slope".into(),
+                        })?;
                 let base = py.multiplier() / px.multiplier();
                 let c = graph.shape(node.inputs[0]).get(1).copied().unwrap_or(1);
                 let slopes: Vec<f32> = slope.iter().copied().collect();
-                let per_channel = |ch: usize| -> f32 { if slopes.len() == 1 { slopes[0] } else { slopes.get(ch).copied().unwrap_or(0.0) } };
+                let per_channel = |ch: usize| -> f32 {
+                    if slopes.len() == 1 {
+                        slopes[0]
+                    } else {
+                        slopes.get(ch).copied().unwrap_or(0.0)
+                    }
+                };
                 if slopes.len() != 1 && slopes.len() != c {
-                    return Err(QuantError::Unsupported { node: node.name.clone(), what: format!("PRelu slope with {} values for {c} channels", slopes.len()) });
+                    return Err(QuantError::Unsupported {
+                        node: node.name.clone(),
+                        what: format!("PRelu slope with {} values for {c} channels", slopes.len()),
+                    });
                 }
-                QKernel::PRelu { pos: Requant::from_factor(base), neg: (0..c).map(|ch| Requant::from_factor(base * per_channel(ch) as f64)).collect() }
+                QKernel::PRelu {
+                    pos: Requant::from_factor(base),
+                    neg: (0..c)
+                        .map(|ch| Requant::from_factor(base * per_channel(ch) as f64))
+                        .collect(),
+                }
             }
             op if op.is_unary_elementwise() => {
                 let px = in_params(&tensors, 0)?;
-                let table = (px.qmin()..=px.qmax()).map(|q| py.quantize(unary(op, px.dequantize(q)))).collect();
+                let table = (px.qmin()..=px.qmax())
+                    .map(|q| py.quantize(unary(op, px.dequantize(q))))
+                    .collect();
                 QKernel::Lut { table }
             }
             Op::AveragePool(a) => {
                 let px = in_params(&tensors, 0)?;
                 let cells = a.kernel[0] * a.kernel[1];
-                QKernel::AvgPool { requant: (0..=cells).map(|n| if n == 0 { Requant { mult: 0, shift: 0 } } else { Requant::from_factor(py.multiplier() / (px.multiplier() * n as f64)) }).collect() }
+                QKernel::AvgPool {
+                    requant: (0..=cells)
+                        .map(|n| {
+                            if n == 0 {
+                                Requant { mult: 0, shift: 0 }
+                            } else {
+                                Requant::from_factor(py.multiplier() / (px.multiplier() * n as f64))
+                            }
+                        })
+                        .collect(),
+                }
             }
             Op::GlobalAveragePool => {
                 let px = in_params(&tensors, 0)?;
                 let hw: usize = graph.shape(node.inputs[0])[2..].iter().product();
-                QKernel::GlobalAvg { requant: Requant::from_factor(py.multiplier() / (px.multiplier() * hw as f64)) }
+                QKernel::GlobalAvg {
+                    requant: Requant::from_factor(py.multiplier() / (px.multiplier() * hw as f64)),
+                }
             }
             Op::Concat { .. } => {
                 let mut rq = Vec::with_capacity(node.inputs.len());
                 for k in 0..node.inputs.len() {
                     let p = operand(k, &mut consts)?;
-                    rq.push(if p == py { None } else { Some(Requant::from_factor(py.multiplier() / p.multiplier())) });
+                    rq.push(if p == py {
+                        None
+                    } else {
+                        Some(Requant::from_factor(py.multiplier() / p.multiplier()))
+                    });
                 }
                 QKernel::Concat { requant: rq }
             }
@@ -207,26 +337,69 @@ pub fn quantize(graph: &Graph, calib: &Calibration, cfg: &QuantConfig) -> Result
                 let s = graph.shape(node.inputs[0]);
                 let rows = axis_plan(a, 0, s[2]);
                 let cols = axis_plan(a, 1, s[3]);
-                QKernel::Resize { rows, cols, requant: Requant::from_factor(py.multiplier() / (px.multiplier() * 2f64.powi(2 * RESIZE_FRAC_BITS))) }
+                QKernel::Resize {
+                    rows,
+                    cols,
+                    requant: Requant::from_factor(
+                        py.multiplier() / (px.multiplier() * 2f64.powi(2 * RESIZE_FRAC_BITS)),
+                    ),
+                }
             }
-            Op::Pad { mode, value, .. } => QKernel::PassThrough { pad_value: if *mode == PadMode::Constant { py.quantize(*value) } else { 0 } },
+            Op::Pad { mode, value, .. } => QKernel::PassThrough {
+                pad_value: if *mode == PadMode::Constant {
+                    py.quantize(*value)
+                } else {
+                    0
+                },
+            },
             Op::Gather { .. } => QKernel::PassThrough { pad_value: 0 },
             op if is_passthrough(op) => QKernel::PassThrough { pad_value: 0 },
-            other => return Err(QuantError::Unsupported { node: node.name.clone(), what: format!("no integer kernel for {}", other.type_name()) }),
+            other => {
+                return Err(QuantError::Unsupported {
+                    node: node.name.clone(),
+                    what: format!("no integer kernel for {}", other.type_name()),
+                });
+            }
         };
         nodes.push(QNode { placement, kernel });
     }
-    Ok(Quantized { model: QuantModel { graph: graph.clone(), platform: cfg.platform.number(), tensors, consts, nodes }, warnings })
+    Ok(Quantized {
+        model: QuantModel {
+            graph: graph.clone(),
+            platform: cfg.platform.number(),
+            tensors,
+            consts,
+            nodes,
+        },
+        warnings,
+    })
 }
 
 /// Per-output-channel weights, bias and requantization of Conv / ConvTranspose / Gemm.
-fn mac_kernel(graph: &Graph, node: &Node, px: QParams, py: QParams, cfg: &QuantConfig, act: Activation, transpose: bool) -> Result<QKernel, QuantError> {
-    let w = graph.const_data(node.inputs[1]).ok_or_else(|| QuantError::Unsupported { node: node.name.clone(), what: "a weight that is not constant".into() })?;
+fn mac_kernel(
+    graph: &Graph,
+    node: &Node,
+    px: QParams,
+    py: QParams,
+    cfg: &QuantConfig,
+    act: Activation,
+    transpose: bool,
+) -> Result<QKernel, QuantError> {
+    let w = graph
+        .const_data(node.inputs[1])
+        .ok_or_else(|| QuantError::Unsupported {
+            node: node.name.clone(),
+            what: "a weight that is not constant".into(),
+        })?;
     let group = match &node.op {
         Op::ConvTranspose(a) => a.group,
         _ => 1,
     };
-    let oc = if transpose { w.shape()[1] * group } else { w.shape()[0] };
+    let oc = if transpose {
+        w.shape()[1] * group
+    } else {
+        w.shape()[0]
+    };
     // Absolute max of each output channel's weights.
     let mut absmax = vec![0f32; oc];
     if transpose {
@@ -245,7 +418,10 @@ fn mac_kernel(graph: &Graph, node: &Node, px: QParams, py: QParams, cfg: &QuantC
         }
     }
     let pow2 = cfg.pow2();
-    let wp: Vec<QParams> = absmax.iter().map(|&a| QParams::from_absmax(if a > 0.0 { a } else { 1.0 }, cfg.weight_bits, pow2)).collect();
+    let wp: Vec<QParams> = absmax
+        .iter()
+        .map(|&a| QParams::from_absmax(if a > 0.0 { a } else { 1.0 }, cfg.weight_bits, pow2))
+        .collect();
     let channel_of = |idx: &[usize]| -> usize {
         if transpose {
             let cin_per_g = w.shape()[0] / group;
@@ -260,9 +436,14 @@ fn mac_kernel(graph: &Graph, node: &Node, px: QParams, py: QParams, cfg: &QuantC
         None => vec![0.0; oc],
     };
     if bias_f.len() != oc {
-        return Err(QuantError::Unsupported { node: node.name.clone(), what: format!("bias with {} values for {oc} output channels", bias_f.len()) });
+        return Err(QuantError::Unsupported {
+            node: node.name.clone(),
+            what: format!("bias with {} values for {oc} output channels", bias_f.len()),
+        });
     }
-    let bias = (0..oc).map(|c| (bias_f[c] as f64 * px.multiplier() * wp[c].multiplier()).round() as i64).collect();
+    let bias = (0..oc)
+        .map(|c| (bias_f[c] as f64 * px.multiplier() * wp[c].multiplier()).round() as i64)
+        .collect();
     let factor = |c: usize| py.multiplier() / (px.multiplier() * wp[c].multiplier());
     let requant = (0..oc).map(|c| Requant::from_factor(factor(c))).collect();
     let (mut act_min, mut act_max) = (py.qmin(), py.qmax());
@@ -274,16 +455,38 @@ fn mac_kernel(graph: &Graph, node: &Node, px: QParams, py: QParams, cfg: &QuantC
             act_min = py.quantize(min);
             act_max = py.quantize(max);
         }
-        Activation::LeakyRelu { alpha } => requant_neg = Some((0..oc).map(|c| Requant::from_factor(factor(c) * alpha as f64)).collect()),
+        Activation::LeakyRelu { alpha } => {
+            requant_neg = Some(
+                (0..oc)
+                    .map(|c| Requant::from_factor(factor(c) * alpha as f64))
+                    .collect(),
+            )
+        }
     }
-    Ok(QKernel::Mac { weights, weight_params: wp, bias, requant, requant_neg, act_min, act_max })
+    Ok(QKernel::Mac {
+        weights,
+        weight_params: wp,
+        bias,
+        requant,
+        requant_neg,
+        act_min,
+        act_max,
+    })
 }
 
-fn quantize_weights(w: &ArrayD<f32>, wp: &[QParams], channel_of: impl Fn(&[usize]) -> usize) -> Vec<i32> {
+fn quantize_weights(
+    w: &ArrayD<f32>,
+    wp: &[QParams],
+    channel_of: impl Fn(&[usize]) -> usize,
+) -> Vec<i32> {
     let mut out = Vec::with_capacity(w.len());
     let shape = w.shape();
     let d0_stride: usize = shape[1..].iter().product::<usize>().max(1);
-    let d1_stride: usize = shape.get(2..).map(|s| s.iter().product::<usize>()).unwrap_or(1).max(1);
+    let d1_stride: usize = shape
+        .get(2..)
+        .map(|s| s.iter().product::<usize>())
+        .unwrap_or(1)
+        .max(1);
     let d1 = shape.get(1).copied().unwrap_or(1).max(1);
     for (flat, &v) in w.iter().enumerate() {
         let c = channel_of(&[flat / d0_stride, (flat / d1_stride) % d1]);
@@ -297,7 +500,12 @@ pub fn axis_plan(a: &ResizeAttrs, axis: usize, in_len: usize) -> AxisPlan {
     let out_len = a.out_hw[axis];
     let scale = a.scales[axis] as f64;
     let one = 1i32 << RESIZE_FRAC_BITS;
-    let mut plan = AxisPlan { i0: Vec::with_capacity(out_len), i1: Vec::with_capacity(out_len), w0: Vec::with_capacity(out_len), w1: Vec::with_capacity(out_len) };
+    let mut plan = AxisPlan {
+        i0: Vec::with_capacity(out_len),
+        i1: Vec::with_capacity(out_len),
+        w0: Vec::with_capacity(out_len),
+        w1: Vec::with_capacity(out_len),
+    };
     let last = in_len.saturating_sub(1) as f64;
     for o in 0..out_len {
         let of = o as f64;

@@ -21,7 +21,11 @@ pub enum SimError {
         got: usize,
     },
     #[error("node `{node}` ({op}): {msg}")]
-    Node { node: String, op: String, msg: String },
+    Node {
+        node: String,
+        op: String,
+        msg: String,
+    },
     #[error("graph: {0}")]
     Graph(String),
 }

@@ -20,26 +20,42 @@ pub struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// A contiguous row-major matrix.
     pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        MatRef { data, rows, cols, rs: cols, cs: 1 }
+        MatRef {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
     }
 
     /// True when every element lies inside `data`.
     fn in_bounds(&self) -> bool {
-        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
     }
 
     /// The sub-matrix of columns `c0..c0 + cols`.
     pub fn cols_range(self, c0: usize, cols: usize) -> Self {
         debug_assert!(c0 + cols <= self.cols);
         let off = (c0 * self.cs).min(self.data.len());
-        MatRef { data: &self.data[off..], cols, ..self }
+        MatRef {
+            data: &self.data[off..],
+            cols,
+            ..self
+        }
     }
 
     /// The sub-matrix of rows `r0..r0 + rows`.
     pub fn rows_range(self, r0: usize, rows: usize) -> Self {
         debug_assert!(r0 + rows <= self.rows);
         let off = (r0 * self.rs).min(self.data.len());
-        MatRef { data: &self.data[off..], rows, ..self }
+        MatRef {
+            data: &self.data[off..],
+            rows,
+            ..self
+        }
     }
 }
 
@@ -50,11 +66,17 @@ impl<'a> MatRef<'a> {
 pub fn sgemm(a: MatRef<'_>, b: MatRef<'_>, c: &mut [f32], ldc: usize, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "sgemm: inner dimensions differ");
-    assert!(a.in_bounds() && b.in_bounds(), "sgemm: operand out of bounds");
+    assert!(
+        a.in_bounds() && b.in_bounds(),
+        "sgemm: operand out of bounds"
+    );
     if m == 0 || n == 0 {
         return;
     }
-    assert!(ldc >= n && (m - 1) * ldc + n <= c.len(), "sgemm: output out of bounds");
+    assert!(
+        ldc >= n && (m - 1) * ldc + n <= c.len(),
+        "sgemm: output out of bounds"
+    );
     // SAFETY: all three matrices were checked to lie inside their slices; `c` is exclusively
     // borrowed and its rows (stride ldc >= n) do not overlap.
     unsafe { sgemm_raw(m, n, k, a, b, c.as_mut_ptr(), ldc, accumulate) }
@@ -64,7 +86,16 @@ pub fn sgemm(a: MatRef<'_>, b: MatRef<'_>, c: &mut [f32], ldc: usize, accumulate
 /// `a` and `b` must be in bounds; `c` must point to an `m×n` block with row stride `ldc` that
 /// nothing else reads or writes during the call.
 #[allow(clippy::too_many_arguments)]
-unsafe fn sgemm_raw(m: usize, n: usize, k: usize, a: MatRef<'_>, b: MatRef<'_>, c: *mut f32, ldc: usize, accumulate: bool) {
+unsafe fn sgemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
     if k == 0 {
         if !accumulate {
             for i in 0..m {
@@ -124,7 +155,11 @@ pub fn plan_tiles(m: usize, n: usize, k: usize, threads: usize) -> (usize, usize
         return (m.max(1), n.max(1));
     }
     let want = threads * 2;
-    let nb = n.div_ceil(want).next_multiple_of(16).clamp(64, 1024).min(n.max(1));
+    let nb = n
+        .div_ceil(want)
+        .next_multiple_of(16)
+        .clamp(64, 1024)
+        .min(n.max(1));
     let n_tiles = n.div_ceil(nb);
     let mut mb = m.max(1);
     if n_tiles < want && m >= 32 {
@@ -139,14 +174,26 @@ pub type Epilogue<'e> = &'e (dyn Fn(usize, usize, &mut [f32]) + Sync);
 
 /// `c[m×n] (row-major, row stride ldc) = a · b`, cut into blocks computed in parallel in the
 /// current rayon pool; `epilogue` (if any) runs on each block right after its product.
-pub fn par_sgemm(a: MatRef<'_>, b: MatRef<'_>, c: &mut [f32], ldc: usize, epilogue: Option<Epilogue<'_>>) {
+pub fn par_sgemm(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    epilogue: Option<Epilogue<'_>>,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "par_sgemm: inner dimensions differ");
-    assert!(a.in_bounds() && b.in_bounds(), "par_sgemm: operand out of bounds");
+    assert!(
+        a.in_bounds() && b.in_bounds(),
+        "par_sgemm: operand out of bounds"
+    );
     if m == 0 || n == 0 {
         return;
     }
-    assert!(ldc >= n && (m - 1) * ldc + n <= c.len(), "par_sgemm: output out of bounds");
+    assert!(
+        ldc >= n && (m - 1) * ldc + n <= c.len(),
+        "par_sgemm: output out of bounds"
+    );
     let (mb, nb) = plan_tiles(m, n, k, rayon::current_num_threads());
     let (mt, nt) = (m.div_ceil(mb), n.div_ceil(nb));
     let out = SharedMut(c.as_mut_ptr());
@@ -157,10 +204,23 @@ pub fn par_sgemm(a: MatRef<'_>, b: MatRef<'_>, c: &mut [f32], ldc: usize, epilog
         // SAFETY: blocks of distinct tasks are disjoint and inside `c` (checked above).
         unsafe {
             let base = out.ptr().add(r0 * ldc + c0);
-            sgemm_raw(rows, cols, k, a.rows_range(r0, rows), b.cols_range(c0, cols), base, ldc, false);
+            sgemm_raw(
+                rows,
+                cols,
+                k,
+                a.rows_range(r0, rows),
+                b.cols_range(c0, cols),
+                base,
+                ldc,
+                false,
+            );
             if let Some(epi) = epilogue {
                 for r in 0..rows {
-                    epi(r0 + r, c0, std::slice::from_raw_parts_mut(base.add(r * ldc), cols));
+                    epi(
+                        r0 + r,
+                        c0,
+                        std::slice::from_raw_parts_mut(base.add(r * ldc), cols),
+                    );
                 }
             }
         }
@@ -192,14 +252,34 @@ mod tests {
 
     #[test]
     fn par_sgemm_matches_naive_on_odd_shapes() {
-        for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (17, 200, 33), (70, 49, 300), (5, 1500, 3), (40, 3, 0)] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0).collect();
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (17, 200, 33),
+            (70, 49, 300),
+            (5, 1500, 3),
+            (40, 3, 0),
+        ] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
+                .collect();
             let want = naive(m, n, k, &a, &b);
             let mut c = vec![f32::NAN; m * n];
-            par_sgemm(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut c, n, None);
+            par_sgemm(
+                MatRef::row_major(&a, m, k),
+                MatRef::row_major(&b, k, n),
+                &mut c,
+                n,
+                None,
+            );
             for (x, y) in c.iter().zip(&want) {
-                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{m}x{n}x{k}: {x} vs {y}");
+                assert!(
+                    (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                    "{m}x{n}x{k}: {x} vs {y}"
+                );
             }
         }
     }

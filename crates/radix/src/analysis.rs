@@ -33,14 +33,29 @@ fn bits_name(b: u8) -> String {
 impl ModelConfig {
     /// Runs the analysis per `opts.mode` (0: evaluator only; 1: quantize; 2: + verify one
     /// input; 3: + verify every input with per-layer SNR) and writes into `opts.output_dir`.
-    pub fn analysis(&self, inputs: &InputMapping, opts: &AnalysisOptions) -> Result<AnalysisOutput> {
+    pub fn analysis(
+        &self,
+        inputs: &InputMapping,
+        opts: &AnalysisOptions,
+    ) -> Result<AnalysisOutput> {
         let started = Instant::now();
-        let ModelSource::Onnx { path: onnx_path, graph, sha256 } = &self.source else {
-            return Err(Error::Other(format!("`{}` is already quantized (BIE); analysis needs the float ONNX model", self.name)));
+        let ModelSource::Onnx {
+            path: onnx_path,
+            graph,
+            sha256,
+        } = &self.source
+        else {
+            return Err(Error::Other(format!(
+                "`{}` is already quantized (BIE); analysis needs the float ONNX model",
+                self.name
+            )));
         };
         let (cfg, tiling) = opts.resolve(self.platform)?;
         prepare_output_dir(&opts.output_dir)?;
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build().map_err(|e| Error::Other(e.to_string()))?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.threads)
+            .build()
+            .map_err(|e| Error::Other(e.to_string()))?;
         let mut warnings = Vec::new();
         let mut summary = Summary {
             model_name: self.name.clone(),
@@ -60,13 +75,31 @@ impl ModelConfig {
         radix_quant::prepare(&mut g);
         // Mode 0: the evaluator only.
         if opts.mode == 0 {
-            let eval = radix_target::evaluate(&g, self.platform, &|_| NodeBits::uniform(cfg.datapath_bits), tiling)?;
+            let eval = radix_target::evaluate(
+                &g,
+                self.platform,
+                &|_| NodeBits::uniform(cfg.datapath_bits),
+                tiling,
+            )?;
             let nodes = node_rows(&g, None, &eval, None);
             fill_eval(&mut summary, &eval);
             summary.elapsed_s = started.elapsed().as_secs_f64();
-            let report = Report { summary, nodes, histograms: Vec::new(), evaluator: Some(eval_summary(&eval, opts)) };
+            let report = Report {
+                summary,
+                nodes,
+                histograms: Vec::new(),
+                evaluator: Some(eval_summary(&eval, opts)),
+            };
             let paths = radix_report::write_report(&report, &opts.output_dir)?;
-            return Ok(AnalysisOutput { bie_path: None, report_html: paths.html, report_json: paths.json, snr_db: None, btm: None, fps: Some(eval.total.fps), warnings });
+            return Ok(AnalysisOutput {
+                bie_path: None,
+                report_html: paths.html,
+                report_json: paths.json,
+                snr_db: None,
+                btm: None,
+                fps: Some(eval.total.fps),
+                warnings,
+            });
         }
         let items = radix_quant::validate_inputs(&g, inputs)?;
         let (quantized, calib) = pool.install(|| -> Result<_> {
@@ -84,12 +117,19 @@ impl ModelConfig {
         };
         let mut layer_snr: Option<Vec<Option<f64>>> = None;
         if verify_n > 0 {
-            let v = pool.install(|| verify(&model, &items[..verify_n], opts.mode == 3, opts.progress))?;
+            let v =
+                pool.install(|| verify(&model, &items[..verify_n], opts.mode == 3, opts.progress))?;
             summary.btm = Some(v.mismatches.is_empty());
             summary.btm_detail = Some(if v.mismatches.is_empty() {
-                format!("fast and reference engines agree bit for bit on every tensor of {verify_n} input(s)")
+                format!(
+                    "fast and reference engines agree bit for bit on every tensor of {verify_n} input(s)"
+                )
             } else {
-                format!("{} tensor(s) differ, first: {}", v.mismatches.len(), v.mismatches[0])
+                format!(
+                    "{} tensor(s) differ, first: {}",
+                    v.mismatches.len(),
+                    v.mismatches[0]
+                )
             });
             summary.output_snr_db = v.output_snr.clone();
             summary.snr_db = v.output_snr.iter().map(|(_, s)| *s).reduce(f64::min);
@@ -108,8 +148,15 @@ impl ModelConfig {
         let bie_name = format!("{}.kdp{}.scaled.bie", self.name, self.platform.number());
         let bie_path = opts.output_dir.join(&bie_name);
         let (key, source) = radix_bie::BieKey::resolve(opts.key_file.as_deref())?;
-        if let radix_bie::KeySource::UserFile { path, created: true } = &source {
-            eprintln!("radix: created a BIE key at {} (keep it to read your BIE files)", path.display());
+        if let radix_bie::KeySource::UserFile {
+            path,
+            created: true,
+        } = &source
+        {
+            eprintln!(
+                "radix: created a BIE key at {} (keep it to read your BIE files)",
+                path.display()
+            );
         }
         let header = radix_bie::BieHeader {
             platform: self.platform.number(),
@@ -124,7 +171,12 @@ impl ModelConfig {
         summary.elapsed_s = started.elapsed().as_secs_f64();
         let nodes = node_rows(&model.graph, Some(&model), &eval, layer_snr.as_deref());
         let histograms = histograms(&model, &calib, layer_snr.as_deref());
-        let report = Report { summary: summary.clone(), nodes, histograms, evaluator: Some(eval_summary(&eval, opts)) };
+        let report = Report {
+            summary: summary.clone(),
+            nodes,
+            histograms,
+            evaluator: Some(eval_summary(&eval, opts)),
+        };
         let paths = radix_report::write_report(&report, &opts.output_dir)?;
         Ok(AnalysisOutput {
             bie_path: Some(bie_path),
@@ -139,7 +191,10 @@ impl ModelConfig {
 }
 
 fn prepare_output_dir(dir: &Path) -> Result<()> {
-    let err = |msg: String| Error::OutputDir { path: dir.display().to_string(), msg };
+    let err = |msg: String| Error::OutputDir {
+        path: dir.display().to_string(),
+        msg,
+    };
     std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create it: {e}")))?;
     let probe = dir.join(format!(".radix-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(|e| err(format!("not writable: {e}")))?;
@@ -148,15 +203,26 @@ fn prepare_output_dir(dir: &Path) -> Result<()> {
 }
 
 fn node_bits(model: &QuantModel, i: Option<usize>) -> NodeBits {
-    let Some(i) = i else { return NodeBits::default() };
+    let Some(i) = i else {
+        return NodeBits::default();
+    };
     let n = &model.graph.nodes[i];
-    let in_bits = n.inputs.first().and_then(|&v| model.params(v)).map(|p| p.bits).unwrap_or(8);
+    let in_bits = n
+        .inputs
+        .first()
+        .and_then(|&v| model.params(v))
+        .map(|p| p.bits)
+        .unwrap_or(8);
     let out_bits = model.params(n.outputs[0]).map(|p| p.bits).unwrap_or(8);
     let weight_bits = match &model.nodes[i].kernel {
         QKernel::Mac { weight_params, .. } => weight_params.first().map(|p| p.bits).unwrap_or(8),
         _ => out_bits,
     };
-    NodeBits { in_bits, out_bits, weight_bits }
+    NodeBits {
+        in_bits,
+        out_bits,
+        weight_bits,
+    }
 }
 
 struct Verification {
@@ -167,30 +233,47 @@ struct Verification {
 
 /// Runs the fast and the reference engines on `items`, compares every tensor bit for bit, and
 /// measures SNR of fixed vs float per output (and per layer when `per_layer`).
-fn verify(model: &QuantModel, items: &[Vec<ArrayD<f32>>], per_layer: bool, progress: bool) -> Result<Verification> {
+fn verify(
+    model: &QuantModel,
+    items: &[Vec<ArrayD<f32>>],
+    per_layer: bool,
+    progress: bool,
+) -> Result<Verification> {
     let g = &model.graph;
     let fast = radix_sim::FixedEngine::new(model)?;
     let float = radix_sim::FloatEngine::new(g)?;
     let nv = g.values.len();
     let (mut sig, mut err) = (vec![0f64; nv], vec![0f64; nv]);
     let mut mismatches = Vec::new();
-    let pb = if progress { radix_quant::calibrate::progress(items.len(), "verifying") } else { indicatif_hidden() };
+    let pb = if progress {
+        radix_quant::calibrate::progress(items.len(), "verifying")
+    } else {
+        indicatif_hidden()
+    };
     for (k, item) in items.iter().enumerate() {
         let mut fast_t: Vec<Option<QTensor>> = vec![None; nv];
         let mut obs = |id: ValueId, t: &QTensor| fast_t[id.0] = Some(t.clone());
         fast.run_observed(item, Some(&mut obs))?;
         let mut ref_t: Vec<Option<QTensor>> = vec![None; nv];
-        radix_sim::reference::run_reference(model, item, &mut |id: ValueId, t: &QTensor| ref_t[id.0] = Some(t.clone()))
-            .map_err(|e| Error::Other(format!("reference engine: {e}")))?;
+        radix_sim::reference::run_reference(model, item, &mut |id: ValueId, t: &QTensor| {
+            ref_t[id.0] = Some(t.clone())
+        })
+        .map_err(|e| Error::Other(format!("reference engine: {e}")))?;
         for (i, (a, b)) in fast_t.iter().zip(&ref_t).enumerate() {
             if let (Some(a), Some(b)) = (a, b)
                 && a != b
             {
                 let n = a.data.iter().zip(&b.data).filter(|(x, y)| x != y).count();
-                mismatches.push(format!("input {k}, tensor `{}`: {n} of {} values differ", g.value(ValueId(i)).name, a.data.len()));
+                mismatches.push(format!(
+                    "input {k}, tensor `{}`: {n} of {} values differ",
+                    g.value(ValueId(i)).name,
+                    a.data.len()
+                ));
             }
         }
-        let wanted: Vec<bool> = (0..nv).map(|i| per_layer || g.outputs.contains(&ValueId(i))).collect();
+        let wanted: Vec<bool> = (0..nv)
+            .map(|i| per_layer || g.outputs.contains(&ValueId(i)))
+            .collect();
         float.run_observed(item, &mut |id: ValueId, f: &ArrayD<f32>| {
             if !wanted[id.0] {
                 return;
@@ -210,11 +293,23 @@ fn verify(model: &QuantModel, items: &[Vec<ArrayD<f32>>], per_layer: bool, progr
         if sig[i] == 0.0 && err[i] == 0.0 {
             return None;
         }
-        Some(if err[i] == 0.0 { f64::INFINITY } else { 10.0 * (sig[i] / err[i]).log10() })
+        Some(if err[i] == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (sig[i] / err[i]).log10()
+        })
     };
-    let output_snr = g.outputs.iter().filter_map(|&o| snr(o.0).map(|s| (g.value(o).name.clone(), s))).collect();
+    let output_snr = g
+        .outputs
+        .iter()
+        .filter_map(|&o| snr(o.0).map(|s| (g.value(o).name.clone(), s)))
+        .collect();
     let layer_snr = (0..nv).map(snr).collect();
-    Ok(Verification { mismatches, output_snr, layer_snr })
+    Ok(Verification {
+        mismatches,
+        output_snr,
+        layer_snr,
+    })
 }
 
 fn indicatif_hidden() -> radix_quant::calibrate::ProgressBar {
@@ -242,7 +337,12 @@ fn eval_summary(e: &EvalReport, opts: &AnalysisOptions) -> EvaluatorSummary {
     }
 }
 
-fn node_rows(g: &Graph, model: Option<&QuantModel>, eval: &EvalReport, layer_snr: Option<&[Option<f64>]>) -> Vec<NodeRow> {
+fn node_rows(
+    g: &Graph,
+    model: Option<&QuantModel>,
+    eval: &EvalReport,
+    layer_snr: Option<&[Option<f64>]>,
+) -> Vec<NodeRow> {
     g.nodes
         .iter()
         .enumerate()
@@ -251,7 +351,9 @@ fn node_rows(g: &Graph, model: Option<&QuantModel>, eval: &EvalReport, layer_snr
             let c = eval.node(&n.name);
             let q = model.map(|m| (m, &m.nodes[i]));
             let params = model.and_then(|m| m.params(out));
-            let cpu = q.map(|(_, qn)| qn.placement == Placement::Cpu).unwrap_or(c.map(|c| c.kind == "CPU").unwrap_or(false));
+            let cpu = q
+                .map(|(_, qn)| qn.placement == Placement::Cpu)
+                .unwrap_or(c.map(|c| c.kind == "CPU").unwrap_or(false));
             NodeRow {
                 name: n.name.clone(),
                 origin: n.origin.clone(),
@@ -263,11 +365,21 @@ fn node_rows(g: &Graph, model: Option<&QuantModel>, eval: &EvalReport, layer_snr
                     "NPU".into()
                 },
                 op: n.op.type_name().into(),
-                backend: Some(if cpu { "cpu-float".into() } else { "npu-fixed".into() }),
-                bw_in: n.inputs.iter().filter_map(|&v| model.and_then(|m| m.params(v)).map(|p| p.bits as u32)).collect(),
+                backend: Some(if cpu {
+                    "cpu-float".into()
+                } else {
+                    "npu-fixed".into()
+                }),
+                bw_in: n
+                    .inputs
+                    .iter()
+                    .filter_map(|&v| model.and_then(|m| m.params(v)).map(|p| p.bits as u32))
+                    .collect(),
                 bw_out: params.map(|p| p.bits as u32).unwrap_or(0),
                 bw_weight: q.and_then(|(_, qn)| match &qn.kernel {
-                    QKernel::Mac { weight_params, .. } => weight_params.first().map(|p| p.bits as u32),
+                    QKernel::Mac { weight_params, .. } => {
+                        weight_params.first().map(|p| p.bits as u32)
+                    }
                     _ => None,
                 }),
                 snr_db: layer_snr.and_then(|s| s.get(out.0).copied().flatten()),
@@ -292,11 +404,19 @@ fn node_rows(g: &Graph, model: Option<&QuantModel>, eval: &EvalReport, layer_snr
 }
 
 /// Range histograms of the worst layers (by SNR when measured, else the first layers).
-fn histograms(model: &QuantModel, calib: &radix_quant::Calibration, layer_snr: Option<&[Option<f64>]>) -> Vec<RangeHistogram> {
+fn histograms(
+    model: &QuantModel,
+    calib: &radix_quant::Calibration,
+    layer_snr: Option<&[Option<f64>]>,
+) -> Vec<RangeHistogram> {
     let g = &model.graph;
     let mut outs: Vec<ValueId> = g.nodes.iter().map(|n| n.outputs[0]).collect();
     if let Some(s) = layer_snr {
-        outs.sort_by(|a, b| s[a.0].unwrap_or(f64::INFINITY).total_cmp(&s[b.0].unwrap_or(f64::INFINITY)));
+        outs.sort_by(|a, b| {
+            s[a.0]
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&s[b.0].unwrap_or(f64::INFINITY))
+        });
     }
     outs.into_iter()
         .take(8)

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::ArrayD;
 pub use radix_bie::{BieKey, KeySource};
-pub use radix_ir::qmodel::QuantModel;
 pub use radix_ir::Graph;
+pub use radix_ir::qmodel::QuantModel;
 pub use radix_quant::InputMapping;
 pub use radix_target::{CompilerTiling, Platform};
 
@@ -62,8 +62,15 @@ pub struct ModelConfig {
 }
 
 pub enum ModelSource {
-    Onnx { path: PathBuf, graph: Graph, sha256: [u8; 32] },
-    Bie { path: PathBuf, model: Box<QuantModel> },
+    Onnx {
+        path: PathBuf,
+        graph: Graph,
+        sha256: [u8; 32],
+    },
+    Bie {
+        path: PathBuf,
+        model: Box<QuantModel>,
+    },
 }
 
 impl ModelConfig {
@@ -72,16 +79,34 @@ impl ModelConfig {
         Self::from_onnx_with(path, platform, &radix_onnx::ImportOptions::default())
     }
 
-    pub fn from_onnx_with(path: impl AsRef<Path>, platform: u32, opts: &radix_onnx::ImportOptions) -> Result<Self> {
+    pub fn from_onnx_with(
+        path: impl AsRef<Path>,
+        platform: u32,
+        opts: &radix_onnx::ImportOptions,
+    ) -> Result<Self> {
         use sha2::Digest;
         let path = path.as_ref();
         let platform = Platform::from_number(platform)?;
-        let bytes = std::fs::read(path).map_err(|source| radix_onnx::OnnxError::Io { path: path.display().to_string(), source })?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+        let bytes = std::fs::read(path).map_err(|source| radix_onnx::OnnxError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
         let mut graph = radix_onnx::import_bytes(&bytes, &name, opts)?;
         radix_ir::passes::optimize(&mut graph)?;
         let sha256: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-        Ok(ModelConfig { platform, name, source: ModelSource::Onnx { path: path.to_path_buf(), graph, sha256 } })
+        Ok(ModelConfig {
+            platform,
+            name,
+            source: ModelSource::Onnx {
+                path: path.to_path_buf(),
+                graph,
+                sha256,
+            },
+        })
     }
 
     /// Opens a BIE written by [`ModelConfig::analysis`]. `key`: an explicit key file, else
@@ -91,7 +116,14 @@ impl ModelConfig {
         let (key, _) = BieKey::resolve(key)?;
         let (header, model): (radix_bie::BieHeader, QuantModel) = radix_bie::read_bie(path, &key)?;
         let platform = Platform::from_number(header.platform)?;
-        Ok(ModelConfig { platform, name: header.model_name, source: ModelSource::Bie { path: path.to_path_buf(), model: Box::new(model) } })
+        Ok(ModelConfig {
+            platform,
+            name: header.model_name,
+            source: ModelSource::Bie {
+                path: path.to_path_buf(),
+                model: Box::new(model),
+            },
+        })
     }
 
     /// The float graph (for a BIE: the graph inside the quantized model).
@@ -112,13 +144,21 @@ pub enum Model<'a> {
 /// Runs a model end to end: float for ONNX, fixed point for a quantized model (outputs
 /// de-quantized to f32). `inputs` follow `input_names` (or the graph's input order when empty);
 /// each array holds a batch on axis 0. `threads` sets the rayon pool (0 = all cores).
-pub fn inference(inputs: &[ArrayD<f32>], model: Model<'_>, input_names: &[&str], threads: usize) -> Result<Vec<ArrayD<f32>>> {
+pub fn inference(
+    inputs: &[ArrayD<f32>],
+    model: Model<'_>,
+    input_names: &[&str],
+    threads: usize,
+) -> Result<Vec<ArrayD<f32>>> {
     let graph = match &model {
         Model::Onnx(g) => *g,
         Model::Bie(m) => &m.graph,
     };
     let ordered = order_inputs(graph, inputs, input_names)?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Other(e.to_string()))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Other(e.to_string()))?;
     pool.install(|| match model {
         Model::Onnx(g) => Ok(radix_sim::FloatEngine::new(g)?.run(&ordered)?),
         Model::Bie(m) => Ok(radix_sim::FixedEngine::new(m)?.run(&ordered)?),
@@ -130,14 +170,21 @@ fn order_inputs(graph: &Graph, inputs: &[ArrayD<f32>], names: &[&str]) -> Result
         return Ok(inputs.to_vec());
     }
     if names.len() != inputs.len() {
-        return Err(Error::Value(format!("{} input names for {} input arrays", names.len(), inputs.len())));
+        return Err(Error::Value(format!(
+            "{} input names for {} input arrays",
+            names.len(),
+            inputs.len()
+        )));
     }
     graph
         .inputs
         .iter()
         .map(|&id| {
             let n = &graph.value(id).name;
-            let k = names.iter().position(|x| x == n).ok_or_else(|| Error::Value(format!("no data given for model input `{n}`")))?;
+            let k = names
+                .iter()
+                .position(|x| x == n)
+                .ok_or_else(|| Error::Value(format!("no data given for model input `{n}`")))?;
             Ok(inputs[k].clone())
         })
         .collect()
@@ -151,7 +198,9 @@ pub fn get_radix(inputs: &[ArrayD<f32>]) -> Result<i32> {
     for (i, a) in inputs.iter().enumerate() {
         for (j, &v) in a.iter().enumerate() {
             if !v.is_finite() {
-                return Err(Error::Value(format!("input {i}: value {v} at position {j} is not finite")));
+                return Err(Error::Value(format!(
+                    "input {i}: value {v} at position {j} is not finite"
+                )));
             }
             max = max.max(v.abs());
             count += 1;
@@ -161,11 +210,15 @@ pub fn get_radix(inputs: &[ArrayD<f32>]) -> Result<i32> {
         return Err(Error::Value("get_radix: no values given".into()));
     }
     if max == 0.0 {
-        return Err(Error::Value("get_radix: all values are zero; the radix is undefined".into()));
+        return Err(Error::Value(
+            "get_radix: all values are zero; the radix is undefined".into(),
+        ));
     }
     let radix = 7 - (max as f64).log2().ceil() as i32;
     if radix < 0 {
-        return Err(Error::Value(format!("get_radix: max |x| = {max} is out of range (> 128 gives a negative radix {radix})")));
+        return Err(Error::Value(format!(
+            "get_radix: max |x| = {max} is out of range (> 128 gives a negative radix {radix})"
+        )));
     }
     Ok(radix)
 }

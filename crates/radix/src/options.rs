@@ -64,57 +64,109 @@ impl Default for AnalysisOptions {
 }
 
 fn opt_err(option: &str, msg: impl Into<String>) -> Error {
-    Error::Option { option: option.into(), msg: msg.into() }
+    Error::Option {
+        option: option.into(),
+        msg: msg.into(),
+    }
 }
 
 fn bits_of(option: &str, v: &str, allowed: &[(&str, u8)]) -> Result<u8> {
-    allowed.iter().find(|(n, _)| *n == v).map(|(_, b)| *b).ok_or_else(|| {
-        let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-        opt_err(option, format!("`{v}` is not one of {}", names.join(", ")))
-    })
+    allowed
+        .iter()
+        .find(|(n, _)| *n == v)
+        .map(|(_, b)| *b)
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+            opt_err(option, format!("`{v}` is not one of {}", names.join(", ")))
+        })
 }
 
 impl AnalysisOptions {
     /// Checks every option and turns them into the quantizer's configuration.
     pub fn resolve(&self, platform: Platform) -> Result<(QuantConfig, CompilerTiling)> {
         if self.threads == 0 || self.threads > 1024 {
-            return Err(opt_err("threads", format!("{} is not in 1..=1024", self.threads)));
+            return Err(opt_err(
+                "threads",
+                format!("{} is not in 1..=1024", self.threads),
+            ));
         }
         if self.mode > 3 {
             return Err(opt_err("mode", format!("{} is not in 0..=3", self.mode)));
         }
         if self.optimize > 0 {
-            return Err(opt_err("optimize", format!("level {} (bias adjust) is not implemented yet in Radix; use 0", self.optimize)));
+            return Err(opt_err(
+                "optimize",
+                format!(
+                    "level {} (bias adjust) is not implemented yet in Radix; use 0",
+                    self.optimize
+                ),
+            ));
         }
         let post_sigmoid = match self.quantize_mode.as_str() {
             "default" => false,
             "post_sigmoid" => true,
-            v => return Err(opt_err("quantize_mode", format!("`{v}` is not one of default, post_sigmoid"))),
+            v => {
+                return Err(opt_err(
+                    "quantize_mode",
+                    format!("`{v}` is not one of default, post_sigmoid"),
+                ));
+            }
         };
         let range = match self.datapath_range_method.as_str() {
             "percentage" => {
-                for (name, p) in [("percentage", self.percentage), ("percentage_16b", self.percentage_16b)] {
+                for (name, p) in [
+                    ("percentage", self.percentage),
+                    ("percentage_16b", self.percentage_16b),
+                ] {
                     if !(p > 0.0 && p <= 1.0) {
                         return Err(opt_err(name, format!("{p} is not in (0, 1]")));
                     }
                 }
-                RangeChoice::Percentage { percentage: self.percentage, percentage_16b: self.percentage_16b }
+                RangeChoice::Percentage {
+                    percentage: self.percentage,
+                    percentage_16b: self.percentage_16b,
+                }
             }
             "mmse" => {
                 if !(self.percentile > 0.0 && self.percentile < 1.0) {
-                    return Err(opt_err("percentile", format!("{} is not in (0, 1)", self.percentile)));
+                    return Err(opt_err(
+                        "percentile",
+                        format!("{} is not in (0, 1)", self.percentile),
+                    ));
                 }
                 if !(self.outlier_factor >= 1.0 && self.outlier_factor.is_finite()) {
-                    return Err(opt_err("outlier_factor", format!("{} must be >= 1", self.outlier_factor)));
+                    return Err(opt_err(
+                        "outlier_factor",
+                        format!("{} must be >= 1", self.outlier_factor),
+                    ));
                 }
-                RangeChoice::Mmse { percentile: self.percentile, outlier_factor: self.outlier_factor }
+                RangeChoice::Mmse {
+                    percentile: self.percentile,
+                    outlier_factor: self.outlier_factor,
+                }
             }
-            v => return Err(opt_err("datapath_range_method", format!("`{v}` is not one of percentage, mmse"))),
+            v => {
+                return Err(opt_err(
+                    "datapath_range_method",
+                    format!("`{v}` is not one of percentage, mmse"),
+                ));
+            }
         };
         if !(self.flops_ratio > 0.0 && self.flops_ratio <= 1.0) {
-            return Err(opt_err("flops_ratio", format!("{} is not in (0, 1]", self.flops_ratio)));
+            return Err(opt_err(
+                "flops_ratio",
+                format!("{} is not in (0, 1]", self.flops_ratio),
+            ));
         }
-        let tiling: CompilerTiling = self.compiler_tiling.parse().map_err(|_| opt_err("compiler_tiling", format!("`{}` is not one of default, deep_search", self.compiler_tiling)))?;
+        let tiling: CompilerTiling = self.compiler_tiling.parse().map_err(|_| {
+            opt_err(
+                "compiler_tiling",
+                format!(
+                    "`{}` is not one of default, deep_search",
+                    self.compiler_tiling
+                ),
+            )
+        })?;
         // Platform capability first, so "int16 on 520" names both platform and option.
         for (option, value) in [
             ("datapath_bitwidth_mode", &self.datapath_bitwidth_mode),
@@ -128,22 +180,42 @@ impl AnalysisOptions {
         let io = [("int8", 8u8), ("int16", 16)];
         let datapath_bits = match self.datapath_bitwidth_mode.as_str() {
             "mix light" | "mix balance" | "mixbw" => {
-                return Err(opt_err("datapath_bitwidth_mode", format!("`{}` is not implemented yet in Radix; use int8 or int16", self.datapath_bitwidth_mode)));
+                return Err(opt_err(
+                    "datapath_bitwidth_mode",
+                    format!(
+                        "`{}` is not implemented yet in Radix; use int8 or int16",
+                        self.datapath_bitwidth_mode
+                    ),
+                ));
             }
             v => bits_of("datapath_bitwidth_mode", v, &io)?,
         };
         let weight_bits = match self.weight_bitwidth_mode.as_str() {
             "mix light" | "mix balance" | "mixbw" => {
-                return Err(opt_err("weight_bitwidth_mode", format!("`{}` is not implemented yet in Radix; use int4, int8 or int16", self.weight_bitwidth_mode)));
+                return Err(opt_err(
+                    "weight_bitwidth_mode",
+                    format!(
+                        "`{}` is not implemented yet in Radix; use int4, int8 or int16",
+                        self.weight_bitwidth_mode
+                    ),
+                ));
             }
-            v => bits_of("weight_bitwidth_mode", v, &[("int4", 4), ("int8", 8), ("int16", 16)])?,
+            v => bits_of(
+                "weight_bitwidth_mode",
+                v,
+                &[("int4", 4), ("int8", 8), ("int16", 16)],
+            )?,
         };
         let cfg = QuantConfig {
             platform,
             datapath_bits,
             weight_bits,
             model_in_bits: bits_of("model_in_bitwidth_mode", &self.model_in_bitwidth_mode, &io)?,
-            model_out_bits: bits_of("model_out_bitwidth_mode", &self.model_out_bitwidth_mode, &io)?,
+            model_out_bits: bits_of(
+                "model_out_bitwidth_mode",
+                &self.model_out_bitwidth_mode,
+                &io,
+            )?,
             cpu_node_bits: bits_of("cpu_node_bitwidth_mode", &self.cpu_node_bitwidth_mode, &io)?,
             range,
             post_sigmoid,

@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayViewD, Axis, IxDyn, Slice};
 use radix_ir::op::{ConvAttrs, PadMode, PoolAttrs};
-use radix_ir::qmodel::{saturate, AxisPlan, QKernel, QTensor, Requant};
+use radix_ir::qmodel::{AxisPlan, QKernel, QTensor, Requant, saturate};
 use radix_ir::{Graph, Node, Op};
 use rayon::prelude::*;
 
@@ -12,22 +12,52 @@ use crate::SimError;
 type Input<'a> = dyn Fn(usize) -> Result<Operand<'a>, SimError> + 'a;
 
 fn one(shape: &[usize], data: Vec<i32>) -> Result<Vec<QTensor>, SimError> {
-    Ok(vec![QTensor { shape: shape.to_vec(), data }])
+    Ok(vec![QTensor {
+        shape: shape.to_vec(),
+        data,
+    }])
 }
 
-pub(super) fn exec<'a>(node: &Node, kernel: &QKernel, input: &Input<'a>, out_shape: &[usize], bits: u8, g: &Graph) -> Result<Vec<QTensor>, SimError> {
+pub(super) fn exec<'a>(
+    node: &Node,
+    kernel: &QKernel,
+    input: &Input<'a>,
+    out_shape: &[usize],
+    bits: u8,
+    g: &Graph,
+) -> Result<Vec<QTensor>, SimError> {
     let bad = |msg: &str| SimError::node(node, msg.to_string());
     match (kernel, &node.op) {
-        (QKernel::Mac { weights, bias, requant, requant_neg, act_min, act_max, .. }, op) => {
+        (
+            QKernel::Mac {
+                weights,
+                bias,
+                requant,
+                requant_neg,
+                act_min,
+                act_max,
+                ..
+            },
+            op,
+        ) => {
             let x = input(0)?;
             let oc = requant.len();
             if bias.len() != oc || requant_neg.as_ref().is_some_and(|r| r.len() != oc) {
                 return Err(bad("per-channel parameter lengths differ"));
             }
-            let ep = Epilogue { bias, requant, requant_neg: requant_neg.as_deref(), lo: *act_min, hi: *act_max, bits };
+            let ep = Epilogue {
+                bias,
+                requant,
+                requant_neg: requant_neg.as_deref(),
+                lo: *act_min,
+                hi: *act_max,
+                bits,
+            };
             let data = match op {
                 Op::Conv(a) => conv(x, weights, a, out_shape, &ep).map_err(|m| bad(&m))?,
-                Op::ConvTranspose(a) => conv_transpose(x, weights, a, out_shape, &ep).map_err(|m| bad(&m))?,
+                Op::ConvTranspose(a) => {
+                    conv_transpose(x, weights, a, out_shape, &ep).map_err(|m| bad(&m))?
+                }
                 Op::Gemm { .. } => gemm(x, weights, out_shape, &ep).map_err(|m| bad(&m))?,
                 _ => return Err(bad("Mac kernel on a non-MAC op")),
             };
@@ -35,11 +65,23 @@ pub(super) fn exec<'a>(node: &Node, kernel: &QKernel, input: &Input<'a>, out_sha
         }
         (QKernel::Add { rq }, _) => {
             let (a, b) = (input(0)?, input(1)?);
-            one(out_shape, broadcast2(&a, &b, out_shape, |x, y| saturate(rq.apply(x as i64, y as i64), bits)).map_err(|m| bad(&m))?)
+            one(
+                out_shape,
+                broadcast2(&a, &b, out_shape, |x, y| {
+                    saturate(rq.apply(x as i64, y as i64), bits)
+                })
+                .map_err(|m| bad(&m))?,
+            )
         }
         (QKernel::Mul { requant }, _) => {
             let (a, b) = (input(0)?, input(1)?);
-            one(out_shape, broadcast2(&a, &b, out_shape, |x, y| saturate(requant.apply(x as i64 * y as i64), bits)).map_err(|m| bad(&m))?)
+            one(
+                out_shape,
+                broadcast2(&a, &b, out_shape, |x, y| {
+                    saturate(requant.apply(x as i64 * y as i64), bits)
+                })
+                .map_err(|m| bad(&m))?,
+            )
         }
         (QKernel::Lut { table }, _) => {
             let x = input(0)?;
@@ -47,7 +89,11 @@ pub(super) fn exec<'a>(node: &Node, kernel: &QKernel, input: &Input<'a>, out_sha
             let mut out = Vec::with_capacity(x.data.len());
             for &q in x.data {
                 let idx = (q + half) as usize;
-                out.push(*table.get(idx).ok_or_else(|| bad("input outside the lookup table"))?);
+                out.push(
+                    *table
+                        .get(idx)
+                        .ok_or_else(|| bad("input outside the lookup table"))?,
+                );
             }
             one(out_shape, out)
         }
@@ -59,22 +105,39 @@ pub(super) fn exec<'a>(node: &Node, kernel: &QKernel, input: &Input<'a>, out_sha
             }
             let inner: usize = x.shape.get(2..).map(|s| s.iter().product()).unwrap_or(1);
             let mut out = vec![0i32; x.data.len()];
-            out.par_chunks_mut(inner.max(1)).zip(x.data.par_chunks(inner.max(1))).enumerate().for_each(|(i, (o, src))| {
-                let n = &neg[i % c];
-                for (o, &q) in o.iter_mut().zip(src) {
-                    *o = saturate(if q >= 0 { pos.apply(q as i64) } else { n.apply(q as i64) }, bits);
-                }
-            });
+            out.par_chunks_mut(inner.max(1))
+                .zip(x.data.par_chunks(inner.max(1)))
+                .enumerate()
+                .for_each(|(i, (o, src))| {
+                    let n = &neg[i % c];
+                    for (o, &q) in o.iter_mut().zip(src) {
+                        *o = saturate(
+                            if q >= 0 {
+                                pos.apply(q as i64)
+                            } else {
+                                n.apply(q as i64)
+                            },
+                            bits,
+                        );
+                    }
+                });
             one(out_shape, out)
         }
         (QKernel::AvgPool { requant }, Op::AveragePool(a)) => {
             let x = input(0)?;
-            one(out_shape, avg_pool(x, a, out_shape, requant, bits).map_err(|m| bad(&m))?)
+            one(
+                out_shape,
+                avg_pool(x, a, out_shape, requant, bits).map_err(|m| bad(&m))?,
+            )
         }
         (QKernel::GlobalAvg { requant }, _) => {
             let x = input(0)?;
             let hw: usize = x.shape[2..].iter().product();
-            let out = x.data.chunks(hw.max(1)).map(|p| saturate(requant.apply(p.iter().map(|&v| v as i64).sum()), bits)).collect();
+            let out = x
+                .data
+                .chunks(hw.max(1))
+                .map(|p| saturate(requant.apply(p.iter().map(|&v| v as i64).sum()), bits))
+                .collect();
             one(out_shape, out)
         }
         (QKernel::Concat { requant }, Op::Concat { axis }) => {
@@ -83,25 +146,50 @@ pub(super) fn exec<'a>(node: &Node, kernel: &QKernel, input: &Input<'a>, out_sha
                 let x = input(k)?;
                 let data: Vec<i32> = match rq {
                     None => x.data.to_vec(),
-                    Some(r) => x.data.iter().map(|&q| saturate(r.apply(q as i64), bits)).collect(),
+                    Some(r) => x
+                        .data
+                        .iter()
+                        .map(|&q| saturate(r.apply(q as i64), bits))
+                        .collect(),
                 };
-                parts.push(ndarray::ArrayD::from_shape_vec(IxDyn(x.shape), data).map_err(|e| bad(&e.to_string()))?);
+                parts.push(
+                    ndarray::ArrayD::from_shape_vec(IxDyn(x.shape), data)
+                        .map_err(|e| bad(&e.to_string()))?,
+                );
             }
             let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
             let cat = ndarray::concatenate(Axis(*axis), &views).map_err(|e| bad(&e.to_string()))?;
             one(out_shape, cat.into_raw_vec_and_offset().0)
         }
-        (QKernel::Resize { rows, cols, requant }, _) => {
+        (
+            QKernel::Resize {
+                rows,
+                cols,
+                requant,
+            },
+            _,
+        ) => {
             let x = input(0)?;
-            one(out_shape, resize(x, rows, cols, requant, out_shape, bits).map_err(|m| bad(&m))?)
+            one(
+                out_shape,
+                resize(x, rows, cols, requant, out_shape, bits).map_err(|m| bad(&m))?,
+            )
         }
         (QKernel::MatMul { requant }, _) => {
             let (a, b) = (input(0)?, input(1)?);
-            one(out_shape, matmul(&a, &b, out_shape, requant, bits).map_err(|m| bad(&m))?)
+            one(
+                out_shape,
+                matmul(&a, &b, out_shape, requant, bits).map_err(|m| bad(&m))?,
+            )
         }
-        (QKernel::PassThrough { pad_value }, op) => passthrough(node, op, input, out_shape, *pad_value, g),
+        (QKernel::PassThrough { pad_value }, op) => {
+            passthrough(node, op, input, out_shape, *pad_value, g)
+        }
         (QKernel::Cpu, _) => Err(bad("CPU node reached the integer kernels")),
-        (k, op) => Err(bad(&format!("kernel {k:?} does not fit op {}", op.type_name()))),
+        (k, op) => Err(bad(&format!(
+            "kernel {k:?} does not fit op {}",
+            op.type_name()
+        ))),
     }
 }
 
@@ -154,10 +242,18 @@ impl Epilogue<'_> {
 /// True when `Σ|w| * max|x| + |bias|` fits i32 for every output channel (rows of `k` weights).
 fn fits_i32(weights: &[i32], k: usize, x: &[i32], bias: &[i64]) -> bool {
     let xmax = x.iter().map(|v| v.unsigned_abs() as i64).max().unwrap_or(0);
-    weights.chunks(k.max(1)).zip(bias).all(|(row, b)| row.iter().map(|w| w.unsigned_abs() as i64).sum::<i64>() * xmax + b.abs() < i32::MAX as i64)
+    weights.chunks(k.max(1)).zip(bias).all(|(row, b)| {
+        row.iter().map(|w| w.unsigned_abs() as i64).sum::<i64>() * xmax + b.abs() < i32::MAX as i64
+    })
 }
 
-fn conv(x: Operand<'_>, w: &[i32], a: &ConvAttrs, out: &[usize], ep: &Epilogue<'_>) -> Result<Vec<i32>, String> {
+fn conv(
+    x: Operand<'_>,
+    w: &[i32],
+    a: &ConvAttrs,
+    out: &[usize],
+    ep: &Epilogue<'_>,
+) -> Result<Vec<i32>, String> {
     let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     let (cout, oh, ow) = (out[1], out[2], out[3]);
     let g = a.group;
@@ -165,7 +261,11 @@ fn conv(x: Operand<'_>, w: &[i32], a: &ConvAttrs, out: &[usize], ep: &Epilogue<'
     let (kh, kw) = (a.kernel[0], a.kernel[1]);
     let k = cin_g * kh * kw;
     if w.len() != cout * k || n != 1 {
-        return Err(format!("weights have {} values, expected {}", w.len(), cout * k));
+        return Err(format!(
+            "weights have {} values, expected {}",
+            w.len(),
+            cout * k
+        ));
     }
     let hw = oh * ow;
     let mut outv = vec![0i32; cout * hw];
@@ -236,7 +336,17 @@ const NT: usize = 128;
 /// One MR x NT tile: `acc[r][j] += Σ_k w[co0 + r, k] * col[k, n0 + j]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile_body<T: Acc>(acc: &mut [[T; NT]; MR], rows: usize, w: &[i32], col: &[i32], k: usize, hw: usize, n0: usize, nt: usize, co0: usize) {
+fn tile_body<T: Acc>(
+    acc: &mut [[T; NT]; MR],
+    rows: usize,
+    w: &[i32],
+    col: &[i32],
+    k: usize,
+    hw: usize,
+    n0: usize,
+    nt: usize,
+    co0: usize,
+) {
     for kk in 0..k {
         let xr = &col[kk * hw + n0..kk * hw + n0 + nt];
         for (r, arow) in acc.iter_mut().enumerate().take(rows) {
@@ -252,13 +362,33 @@ fn tile_body<T: Acc>(acc: &mut [[T; NT]; MR], rows: usize, w: &[i32], col: &[i32
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
-fn tile_avx2<T: Acc>(acc: &mut [[T; NT]; MR], rows: usize, w: &[i32], col: &[i32], k: usize, hw: usize, n0: usize, nt: usize, co0: usize) {
+fn tile_avx2<T: Acc>(
+    acc: &mut [[T; NT]; MR],
+    rows: usize,
+    w: &[i32],
+    col: &[i32],
+    k: usize,
+    hw: usize,
+    n0: usize,
+    nt: usize,
+    co0: usize,
+) {
     tile_body(acc, rows, w, col, k, hw, n0, nt, co0)
 }
 
 #[inline]
 #[allow(clippy::too_many_arguments)]
-fn tile<T: Acc>(acc: &mut [[T; NT]; MR], rows: usize, w: &[i32], col: &[i32], k: usize, hw: usize, n0: usize, nt: usize, co0: usize) {
+fn tile<T: Acc>(
+    acc: &mut [[T; NT]; MR],
+    rows: usize,
+    w: &[i32],
+    col: &[i32],
+    k: usize,
+    hw: usize,
+    n0: usize,
+    nt: usize,
+    co0: usize,
+) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above); tile_avx2 is safe Rust otherwise.
@@ -269,28 +399,53 @@ fn tile<T: Acc>(acc: &mut [[T; NT]; MR], rows: usize, w: &[i32], col: &[i32], k:
 
 /// `out[co, n] = ep(Σ_k w[co, k] * col[k, n])`, blocked MR channels x NT columns, parallel over
 /// channel blocks.
-fn gemm_blocked<T: Acc>(w: &[i32], col: &[i32], k: usize, hw: usize, out: &mut [i32], base: usize, ep: &Epilogue<'_>, small: bool) {
-    out.par_chunks_mut(MR * hw).enumerate().for_each(|(blk, oblk)| {
-        let rows = oblk.len() / hw;
-        let co0 = blk * MR;
-        let mut acc = [[T::default(); NT]; MR];
-        let mut n0 = 0;
-        while n0 < hw {
-            let nt = NT.min(hw - n0);
-            for row in acc.iter_mut().take(rows) {
-                row.iter_mut().for_each(|v| *v = T::default());
+#[allow(clippy::too_many_arguments)]
+fn gemm_blocked<T: Acc>(
+    w: &[i32],
+    col: &[i32],
+    k: usize,
+    hw: usize,
+    out: &mut [i32],
+    base: usize,
+    ep: &Epilogue<'_>,
+    small: bool,
+) {
+    out.par_chunks_mut(MR * hw)
+        .enumerate()
+        .for_each(|(blk, oblk)| {
+            let rows = oblk.len() / hw;
+            let co0 = blk * MR;
+            let mut acc = [[T::default(); NT]; MR];
+            let mut n0 = 0;
+            while n0 < hw {
+                let nt = NT.min(hw - n0);
+                for row in acc.iter_mut().take(rows) {
+                    row.iter_mut().for_each(|v| *v = T::default());
+                }
+                tile(&mut acc, rows, w, col, k, hw, n0, nt, co0);
+                for (r, arow) in acc.iter().enumerate().take(rows) {
+                    ep.finish_row(
+                        base + co0 + r,
+                        &arow[..nt],
+                        &mut oblk[r * hw + n0..r * hw + n0 + nt],
+                        small,
+                    );
+                }
+                n0 += nt;
             }
-            tile(&mut acc, rows, w, col, k, hw, n0, nt, co0);
-            for (r, arow) in acc.iter().enumerate().take(rows) {
-                ep.finish_row(base + co0 + r, &arow[..nt], &mut oblk[r * hw + n0..r * hw + n0 + nt], small);
-            }
-            n0 += nt;
-        }
-    });
+        });
 }
 
 /// Depthwise conv over a zero-padded copy of each plane (no bounds checks in the inner loops).
-fn depthwise<T: Acc>(xd: &[i32], w: &[i32], a: &ConvAttrs, [h, wd, oh, ow]: [usize; 4], outv: &mut [i32], ep: &Epilogue<'_>, small: bool) {
+fn depthwise<T: Acc>(
+    xd: &[i32],
+    w: &[i32],
+    a: &ConvAttrs,
+    [h, wd, oh, ow]: [usize; 4],
+    outv: &mut [i32],
+    ep: &Epilogue<'_>,
+    small: bool,
+) {
     let (kh, kw) = (a.kernel[0], a.kernel[1]);
     let hw = oh * ow;
     let (ph, pw) = (h + a.pads[0] + a.pads[2], wd + a.pads[1] + a.pads[3]);
@@ -299,7 +454,8 @@ fn depthwise<T: Acc>(xd: &[i32], w: &[i32], a: &ConvAttrs, [h, wd, oh, ow]: [usi
         let plane = &xd[c * h * wd..(c + 1) * h * wd];
         let mut padded = vec![0i32; ph * pw];
         for y in 0..h {
-            padded[(y + a.pads[0]) * pw + a.pads[1]..(y + a.pads[0]) * pw + a.pads[1] + wd].copy_from_slice(&plane[y * wd..(y + 1) * wd]);
+            padded[(y + a.pads[0]) * pw + a.pads[1]..(y + a.pads[0]) * pw + a.pads[1] + wd]
+                .copy_from_slice(&plane[y * wd..(y + 1) * wd]);
         }
         let wc = &w[c * kh * kw..(c + 1) * kh * kw];
         let mut acc = vec![T::default(); ow];
@@ -326,35 +482,53 @@ fn depthwise<T: Acc>(xd: &[i32], w: &[i32], a: &ConvAttrs, [h, wd, oh, ow]: [usi
     });
 }
 
-fn im2col(x: &[i32], cin: usize, h: usize, w: usize, a: &ConvAttrs, oh: usize, ow: usize) -> Vec<i32> {
+fn im2col(
+    x: &[i32],
+    cin: usize,
+    h: usize,
+    w: usize,
+    a: &ConvAttrs,
+    oh: usize,
+    ow: usize,
+) -> Vec<i32> {
     let (kh, kw) = (a.kernel[0], a.kernel[1]);
     let hw = oh * ow;
     let mut col = vec![0i32; cin * kh * kw * hw];
-    col.par_chunks_mut(kh * kw * hw).enumerate().for_each(|(c, cc)| {
-        let plane = &x[c * h * w..(c + 1) * h * w];
-        for ky in 0..kh {
-            for kx in 0..kw {
-                let dst = &mut cc[(ky * kw + kx) * hw..(ky * kw + kx + 1) * hw];
-                for oy in 0..oh {
-                    let iy = (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    let row = &plane[iy as usize * w..(iy as usize + 1) * w];
-                    for ox in 0..ow {
-                        let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
-                        if ix >= 0 && (ix as usize) < w {
-                            dst[oy * ow + ox] = row[ix as usize];
+    col.par_chunks_mut(kh * kw * hw)
+        .enumerate()
+        .for_each(|(c, cc)| {
+            let plane = &x[c * h * w..(c + 1) * h * w];
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let dst = &mut cc[(ky * kw + kx) * hw..(ky * kw + kx + 1) * hw];
+                    for oy in 0..oh {
+                        let iy =
+                            (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let row = &plane[iy as usize * w..(iy as usize + 1) * w];
+                        for ox in 0..ow {
+                            let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize
+                                - a.pads[1] as isize;
+                            if ix >= 0 && (ix as usize) < w {
+                                dst[oy * ow + ox] = row[ix as usize];
+                            }
                         }
                     }
                 }
             }
-        }
-    });
+        });
     col
 }
 
-fn conv_transpose(x: Operand<'_>, w: &[i32], a: &ConvAttrs, out: &[usize], ep: &Epilogue<'_>) -> Result<Vec<i32>, String> {
+fn conv_transpose(
+    x: Operand<'_>,
+    w: &[i32],
+    a: &ConvAttrs,
+    out: &[usize],
+    ep: &Epilogue<'_>,
+) -> Result<Vec<i32>, String> {
     let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     let (cout, oh, ow) = (out[1], out[2], out[3]);
     let g = a.group;
@@ -378,12 +552,14 @@ fn conv_transpose(x: Operand<'_>, w: &[i32], a: &ConvAttrs, out: &[usize], ep: &
                         continue;
                     }
                     for ky in 0..kh {
-                        let oy = (iy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
+                        let oy =
+                            (iy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
                         if oy < 0 || oy >= oh as isize {
                             continue;
                         }
                         for kx in 0..kw {
-                            let ox = (ix * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
+                            let ox = (ix * a.strides[1] + kx * a.dilations[1]) as isize
+                                - a.pads[1] as isize;
                             if ox >= 0 && (ox as usize) < ow {
                                 acc[oy as usize * ow + ox as usize] += v * wk[ky * kw + kx] as i64;
                             }
@@ -418,9 +594,19 @@ fn gemm(x: Operand<'_>, w: &[i32], out: &[usize], ep: &Epilogue<'_>) -> Result<V
 }
 
 /// numpy-broadcast binary op on integers.
-fn broadcast2(a: &Operand<'_>, b: &Operand<'_>, out: &[usize], f: impl Fn(i32, i32) -> i32 + Sync) -> Result<Vec<i32>, String> {
+fn broadcast2(
+    a: &Operand<'_>,
+    b: &Operand<'_>,
+    out: &[usize],
+    f: impl Fn(i32, i32) -> i32 + Sync,
+) -> Result<Vec<i32>, String> {
     if a.shape == out && b.shape == out {
-        return Ok(a.data.par_iter().zip(b.data.par_iter()).map(|(&x, &y)| f(x, y)).collect());
+        return Ok(a
+            .data
+            .par_iter()
+            .zip(b.data.par_iter())
+            .map(|(&x, &y)| f(x, y))
+            .collect());
     }
     let av = ArrayViewD::from_shape(IxDyn(a.shape), a.data).map_err(|e| e.to_string())?;
     let bv = ArrayViewD::from_shape(IxDyn(b.shape), b.data).map_err(|e| e.to_string())?;
@@ -429,7 +615,13 @@ fn broadcast2(a: &Operand<'_>, b: &Operand<'_>, out: &[usize], f: impl Fn(i32, i
     Ok(ab.iter().zip(bb.iter()).map(|(&x, &y)| f(x, y)).collect())
 }
 
-fn avg_pool(x: Operand<'_>, a: &PoolAttrs, out: &[usize], rq: &[Requant], bits: u8) -> Result<Vec<i32>, String> {
+fn avg_pool(
+    x: Operand<'_>,
+    a: &PoolAttrs,
+    out: &[usize],
+    rq: &[Requant],
+    bits: u8,
+) -> Result<Vec<i32>, String> {
     let (h, w) = (x.shape[2], x.shape[3]);
     let (oh, ow) = (out[2], out[3]);
     let planes = x.shape[0] * x.shape[1];
@@ -440,10 +632,13 @@ fn avg_pool(x: Operand<'_>, a: &PoolAttrs, out: &[usize], rq: &[Requant], bits: 
             for ox in 0..ow {
                 let (mut sum, mut cnt, mut padded) = (0i64, 0usize, 0usize);
                 for ky in 0..a.kernel[0] {
-                    let iy = (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
+                    let iy =
+                        (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
                     for kx in 0..a.kernel[1] {
-                        let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
-                        let inside_padded = iy < (h + a.pads[2]) as isize && ix < (w + a.pads[3]) as isize;
+                        let ix =
+                            (ox * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
+                        let inside_padded =
+                            iy < (h + a.pads[2]) as isize && ix < (w + a.pads[3]) as isize;
                         if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
                             sum += plane[iy as usize * w + ix as usize] as i64;
                             cnt += 1;
@@ -454,7 +649,10 @@ fn avg_pool(x: Operand<'_>, a: &PoolAttrs, out: &[usize], rq: &[Requant], bits: 
                     }
                 }
                 let nd = if a.count_include_pad { padded } else { cnt };
-                o[oy * ow + ox] = rq.get(nd).map(|r| saturate(r.apply(sum), bits)).unwrap_or(0);
+                o[oy * ow + ox] = rq
+                    .get(nd)
+                    .map(|r| saturate(r.apply(sum), bits))
+                    .unwrap_or(0);
             }
         }
     });
@@ -472,12 +670,14 @@ fn max_pool(x: Operand<'_>, a: &PoolAttrs, out: &[usize]) -> Vec<i32> {
             for ox in 0..ow {
                 let mut m = i32::MIN;
                 for ky in 0..a.kernel[0] {
-                    let iy = (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
+                    let iy =
+                        (oy * a.strides[0] + ky * a.dilations[0]) as isize - a.pads[0] as isize;
                     if iy < 0 || iy >= h as isize {
                         continue;
                     }
                     for kx in 0..a.kernel[1] {
-                        let ix = (ox * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
+                        let ix =
+                            (ox * a.strides[1] + kx * a.dilations[1]) as isize - a.pads[1] as isize;
                         if ix >= 0 && (ix as usize) < w {
                             m = m.max(plane[iy as usize * w + ix as usize]);
                         }
@@ -490,13 +690,22 @@ fn max_pool(x: Operand<'_>, a: &PoolAttrs, out: &[usize]) -> Vec<i32> {
     outv
 }
 
-fn resize(x: Operand<'_>, rows: &AxisPlan, cols: &AxisPlan, rq: &Requant, out: &[usize], bits: u8) -> Result<Vec<i32>, String> {
+fn resize(
+    x: Operand<'_>,
+    rows: &AxisPlan,
+    cols: &AxisPlan,
+    rq: &Requant,
+    out: &[usize],
+    bits: u8,
+) -> Result<Vec<i32>, String> {
     let (h, w) = (x.shape[2], x.shape[3]);
     let (oh, ow) = (out[2], out[3]);
     if rows.i0.len() != oh || cols.i0.len() != ow {
         return Err("resize plan does not match the output size".into());
     }
-    if rows.i0.iter().chain(&rows.i1).any(|&i| i as usize >= h) || cols.i0.iter().chain(&cols.i1).any(|&i| i as usize >= w) {
+    if rows.i0.iter().chain(&rows.i1).any(|&i| i as usize >= h)
+        || cols.i0.iter().chain(&cols.i1).any(|&i| i as usize >= w)
+    {
         return Err("resize plan indexes outside the input".into());
     }
     let planes = x.shape[0] * x.shape[1];
@@ -509,7 +718,8 @@ fn resize(x: Operand<'_>, rows: &AxisPlan, cols: &AxisPlan, rq: &Requant, out: &
             for ox in 0..ow {
                 let (c0, c1) = (cols.i0[ox] as usize, cols.i1[ox] as usize);
                 let (wx0, wx1) = (cols.w0[ox] as i64, cols.w1[ox] as i64);
-                let acc = wy0 * (wx0 * plane[r0 + c0] as i64 + wx1 * plane[r0 + c1] as i64) + wy1 * (wx0 * plane[r1 + c0] as i64 + wx1 * plane[r1 + c1] as i64);
+                let acc = wy0 * (wx0 * plane[r0 + c0] as i64 + wx1 * plane[r0 + c1] as i64)
+                    + wy1 * (wx0 * plane[r1 + c0] as i64 + wx1 * plane[r1 + c1] as i64);
                 o[oy * ow + ox] = saturate(rq.apply(acc), bits);
             }
         }
@@ -517,7 +727,13 @@ fn resize(x: Operand<'_>, rows: &AxisPlan, cols: &AxisPlan, rq: &Requant, out: &
     Ok(outv)
 }
 
-fn matmul(a: &Operand<'_>, b: &Operand<'_>, out: &[usize], rq: &Requant, bits: u8) -> Result<Vec<i32>, String> {
+fn matmul(
+    a: &Operand<'_>,
+    b: &Operand<'_>,
+    out: &[usize],
+    rq: &Requant,
+    bits: u8,
+) -> Result<Vec<i32>, String> {
     if a.shape.len() != 2 || b.shape.len() != 2 {
         return Err("only 2-D MatMul has an integer kernel".into());
     }
@@ -528,7 +744,9 @@ fn matmul(a: &Operand<'_>, b: &Operand<'_>, out: &[usize], rq: &Requant, bits: u
     let mut o = vec![0i32; m * n];
     o.par_chunks_mut(n).enumerate().for_each(|(r, orow)| {
         for (c, v) in orow.iter_mut().enumerate() {
-            let acc: i64 = (0..k).map(|kk| a.data[r * k + kk] as i64 * b.data[kk * n + c] as i64).sum();
+            let acc: i64 = (0..k)
+                .map(|kk| a.data[r * k + kk] as i64 * b.data[kk * n + c] as i64)
+                .sum();
             *v = saturate(rq.apply(acc), bits);
         }
     });
@@ -536,19 +754,39 @@ fn matmul(a: &Operand<'_>, b: &Operand<'_>, out: &[usize], rq: &Requant, bits: u
 }
 
 /// Ops whose integers move unchanged: pooling max, layout, pad.
-fn passthrough<'a>(node: &Node, op: &Op, input: &Input<'a>, out: &[usize], pad_value: i32, g: &Graph) -> Result<Vec<QTensor>, SimError> {
+fn passthrough<'a>(
+    node: &Node,
+    op: &Op,
+    input: &Input<'a>,
+    out: &[usize],
+    pad_value: i32,
+    g: &Graph,
+) -> Result<Vec<QTensor>, SimError> {
     let bad = |m: String| SimError::node(node, m);
     let x = input(0)?;
     let xv = ArrayViewD::from_shape(IxDyn(x.shape), x.data).map_err(|e| bad(e.to_string()))?;
     let data: Vec<i32> = match op {
-        Op::Reshape { .. } | Op::Flatten { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Identity | Op::Dropout | Op::Cast => x.data.to_vec(),
+        Op::Reshape { .. }
+        | Op::Flatten { .. }
+        | Op::Squeeze { .. }
+        | Op::Unsqueeze { .. }
+        | Op::Identity
+        | Op::Dropout
+        | Op::Cast => x.data.to_vec(),
         Op::Transpose { perm } => xv.permuted_axes(IxDyn(perm)).iter().copied().collect(),
         Op::MaxPool(a) => max_pool(x, a, out),
         Op::GlobalMaxPool => {
             let hw: usize = x.shape[2..].iter().product();
-            x.data.chunks(hw.max(1)).map(|p| p.iter().copied().max().unwrap_or(0)).collect()
+            x.data
+                .chunks(hw.max(1))
+                .map(|p| p.iter().copied().max().unwrap_or(0))
+                .collect()
         }
-        Op::Slice { starts, ends, steps } => {
+        Op::Slice {
+            starts,
+            ends,
+            steps,
+        } => {
             let mut v = xv.view();
             for ax in 0..v.ndim() {
                 let (s, e, st) = (starts[ax], ends[ax], steps[ax]);
@@ -557,7 +795,11 @@ fn passthrough<'a>(node: &Node, op: &Op, input: &Input<'a>, out: &[usize], pad_v
                 } else {
                     let lo = (e + 1).max(0);
                     let hi = s + 1;
-                    if hi <= lo { Slice::new(0, Some(0), 1) } else { Slice::new(lo as isize, Some(hi as isize), st as isize) }
+                    if hi <= lo {
+                        Slice::new(0, Some(0), 1)
+                    } else {
+                        Slice::new(lo as isize, Some(hi as isize), st as isize)
+                    }
                 };
                 v.slice_axis_inplace(Axis(ax), sl);
             }
@@ -569,13 +811,18 @@ fn passthrough<'a>(node: &Node, op: &Op, input: &Input<'a>, out: &[usize], pad_v
             for (k, &s) in splits.iter().enumerate() {
                 let part = xv.slice_axis(Axis(*axis), Slice::from(start..start + s));
                 let shape = g.shape(node.outputs[k]).to_vec();
-                outs.push(QTensor { shape, data: part.iter().copied().collect() });
+                outs.push(QTensor {
+                    shape,
+                    data: part.iter().copied().collect(),
+                });
                 start += s;
             }
             return Ok(outs);
         }
         Op::Gather { axis } => {
-            let idx = g.const_data(node.inputs[1]).ok_or_else(|| bad("Gather indices are not constant".into()))?;
+            let idx = g
+                .const_data(node.inputs[1])
+                .ok_or_else(|| bad("Gather indices are not constant".into()))?;
             let dim = x.shape[*axis] as i64;
             let mut parts = Vec::with_capacity(idx.len());
             for &i in idx.iter() {
@@ -586,9 +833,16 @@ fn passthrough<'a>(node: &Node, op: &Op, input: &Input<'a>, out: &[usize], pad_v
                 if i < 0 || i >= dim {
                     return Err(bad(format!("gather index {i} out of range")));
                 }
-                parts.push(xv.index_axis(Axis(*axis), i as usize).insert_axis(Axis(*axis)));
+                parts.push(
+                    xv.index_axis(Axis(*axis), i as usize)
+                        .insert_axis(Axis(*axis)),
+                );
             }
-            ndarray::concatenate(Axis(*axis), &parts).map_err(|e| bad(e.to_string()))?.iter().copied().collect()
+            ndarray::concatenate(Axis(*axis), &parts)
+                .map_err(|e| bad(e.to_string()))?
+                .iter()
+                .copied()
+                .collect()
         }
         Op::Pad { pads, mode, .. } => {
             let rank = x.shape.len();
@@ -626,8 +880,15 @@ fn passthrough<'a>(node: &Node, op: &Op, input: &Input<'a>, out: &[usize], pad_v
             }
             outv
         }
-        Op::Resize(_) | Op::Concat { .. } => return Err(bad("pass-through kernel on a rescaling op".into())),
-        other => return Err(bad(format!("no pass-through form for {}", other.type_name()))),
+        Op::Resize(_) | Op::Concat { .. } => {
+            return Err(bad("pass-through kernel on a rescaling op".into()));
+        }
+        other => {
+            return Err(bad(format!(
+                "no pass-through form for {}",
+                other.type_name()
+            )));
+        }
     };
     one(out, data)
 }

@@ -32,7 +32,9 @@ impl<'m> FixedEngine<'m> {
     pub fn new(model: &'m QuantModel) -> Result<Self, SimError> {
         let g = &model.graph;
         if model.nodes.len() != g.nodes.len() || model.tensors.len() != g.values.len() {
-            return Err(SimError::Graph("quantized model does not match its graph (node or tensor count)".into()));
+            return Err(SimError::Graph(
+                "quantized model does not match its graph (node or tensor count)".into(),
+            ));
         }
         let mut cpu_graphs = HashMap::new();
         for (i, (node, q)) in g.nodes.iter().zip(&model.nodes).enumerate() {
@@ -49,7 +51,11 @@ impl<'m> FixedEngine<'m> {
         for &o in &g.outputs {
             last_use[o.0] = usize::MAX;
         }
-        Ok(FixedEngine { model, cpu_graphs, last_use })
+        Ok(FixedEngine {
+            model,
+            cpu_graphs,
+            last_use,
+        })
     }
 
     pub fn run(&self, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<f32>>, SimError> {
@@ -57,21 +63,39 @@ impl<'m> FixedEngine<'m> {
     }
 
     /// Runs every item of the batch (axis 0) and calls `observer` with every node output.
-    pub fn run_observed(&self, inputs: &[ArrayD<f32>], mut observer: Option<QObserver<'_>>) -> Result<Vec<ArrayD<f32>>, SimError> {
+    pub fn run_observed(
+        &self,
+        inputs: &[ArrayD<f32>],
+        mut observer: Option<QObserver<'_>>,
+    ) -> Result<Vec<ArrayD<f32>>, SimError> {
         let g = &self.model.graph;
         if inputs.len() != g.inputs.len() {
-            return Err(SimError::InputCount { expected: g.inputs.len(), got: inputs.len() });
+            return Err(SimError::InputCount {
+                expected: g.inputs.len(),
+                got: inputs.len(),
+            });
         }
         let mut batch = None;
         for (a, &id) in inputs.iter().zip(&g.inputs) {
             let want = g.shape(id);
-            let ok = a.ndim() == want.len() && a.shape()[1..] == want[1..] && want[0] > 0 && a.shape()[0] % want[0] == 0;
+            let ok = a.ndim() == want.len()
+                && a.shape()[1..] == want[1..]
+                && want[0] > 0
+                && a.shape()[0] % want[0] == 0;
             if !ok {
-                return Err(SimError::InputShape { input: g.value(id).name.clone(), expected: want.to_vec(), got: a.shape().to_vec() });
+                return Err(SimError::InputShape {
+                    input: g.value(id).name.clone(),
+                    expected: want.to_vec(),
+                    got: a.shape().to_vec(),
+                });
             }
             let n = a.shape()[0] / want[0];
             if *batch.get_or_insert(n) != n {
-                return Err(SimError::BatchMismatch { input: g.value(id).name.clone(), expected: batch.unwrap_or(0), got: n });
+                return Err(SimError::BatchMismatch {
+                    input: g.value(id).name.clone(),
+                    expected: batch.unwrap_or(0),
+                    got: n,
+                });
             }
         }
         let n = batch.unwrap_or(1);
@@ -82,7 +106,8 @@ impl<'m> FixedEngine<'m> {
                 .zip(&g.inputs)
                 .map(|(a, &id)| {
                     let b = g.shape(id)[0];
-                    a.slice_axis(Axis(0), ndarray::Slice::from(item * b..(item + 1) * b)).to_owned()
+                    a.slice_axis(Axis(0), ndarray::Slice::from(item * b..(item + 1) * b))
+                        .to_owned()
                 })
                 .collect();
             let o = self.run_item(&item_inputs, &mut observer)?;
@@ -99,13 +124,25 @@ impl<'m> FixedEngine<'m> {
     }
 
     /// Quantizes the inputs and runs the integer graph, returning the quantized outputs.
-    pub fn run_item_quantized(&self, inputs: &[ArrayD<f32>], observer: &mut Option<QObserver<'_>>) -> Result<Vec<QTensor>, SimError> {
+    pub fn run_item_quantized(
+        &self,
+        inputs: &[ArrayD<f32>],
+        observer: &mut Option<QObserver<'_>>,
+    ) -> Result<Vec<QTensor>, SimError> {
         let g = &self.model.graph;
         let mut slots: Vec<Option<QTensor>> = vec![None; g.values.len()];
         for (a, &id) in inputs.iter().zip(&g.inputs) {
-            let p = self.model.params(id).ok_or_else(|| SimError::Graph(format!("input `{}` has no fixed-point parameters", g.value(id).name)))?;
+            let p = self.model.params(id).ok_or_else(|| {
+                SimError::Graph(format!(
+                    "input `{}` has no fixed-point parameters",
+                    g.value(id).name
+                ))
+            })?;
             let data = a.iter().map(|&x| p.quantize(x)).collect();
-            let t = QTensor { shape: a.shape().to_vec(), data };
+            let t = QTensor {
+                shape: a.shape().to_vec(),
+                data,
+            };
             if let Some(obs) = observer.as_mut() {
                 obs(id, &t);
             }
@@ -127,54 +164,106 @@ impl<'m> FixedEngine<'m> {
         }
         g.outputs
             .iter()
-            .map(|&o| slots[o.0].take().ok_or_else(|| SimError::Graph(format!("output `{}` was not computed", g.value(o).name))))
+            .map(|&o| {
+                slots[o.0].take().ok_or_else(|| {
+                    SimError::Graph(format!("output `{}` was not computed", g.value(o).name))
+                })
+            })
             .collect()
     }
 
-    fn run_item(&self, inputs: &[ArrayD<f32>], observer: &mut Option<QObserver<'_>>) -> Result<Vec<ArrayD<f32>>, SimError> {
+    fn run_item(
+        &self,
+        inputs: &[ArrayD<f32>],
+        observer: &mut Option<QObserver<'_>>,
+    ) -> Result<Vec<ArrayD<f32>>, SimError> {
         let g = &self.model.graph;
         let outs = self.run_item_quantized(inputs, observer)?;
         outs.into_iter()
             .zip(&g.outputs)
             .map(|(t, &o)| {
-                let p = self.model.params(o).ok_or_else(|| SimError::Graph(format!("output `{}` has no parameters", g.value(o).name)))?;
-                ArrayD::from_shape_vec(IxDyn(&t.shape), t.data.iter().map(|&q| p.dequantize(q)).collect()).map_err(|e| SimError::Graph(e.to_string()))
+                let p = self.model.params(o).ok_or_else(|| {
+                    SimError::Graph(format!("output `{}` has no parameters", g.value(o).name))
+                })?;
+                ArrayD::from_shape_vec(
+                    IxDyn(&t.shape),
+                    t.data.iter().map(|&q| p.dequantize(q)).collect(),
+                )
+                .map_err(|e| SimError::Graph(e.to_string()))
             })
             .collect()
     }
 
-    fn exec(&self, i: usize, node: &Node, slots: &[Option<QTensor>]) -> Result<Vec<QTensor>, SimError> {
+    fn exec(
+        &self,
+        i: usize,
+        node: &Node,
+        slots: &[Option<QTensor>],
+    ) -> Result<Vec<QTensor>, SimError> {
         let m = self.model;
         let g = &m.graph;
         let input = |k: usize| -> Result<Operand<'_>, SimError> {
-            let v = *node.inputs.get(k).ok_or_else(|| SimError::node(node, format!("missing input {k}")))?;
+            let v = *node
+                .inputs
+                .get(k)
+                .ok_or_else(|| SimError::node(node, format!("missing input {k}")))?;
             if let Some(t) = &slots[v.0] {
-                return Ok(Operand { shape: &t.shape, data: &t.data });
+                return Ok(Operand {
+                    shape: &t.shape,
+                    data: &t.data,
+                });
             }
             if let Some(c) = m.consts.get(v.0).and_then(|c| c.as_ref()) {
-                return Ok(Operand { shape: g.shape(v), data: &c.data });
+                return Ok(Operand {
+                    shape: g.shape(v),
+                    data: &c.data,
+                });
             }
-            Err(SimError::node(node, format!("input `{}` is not available as integers", g.value(v).name)))
+            Err(SimError::node(
+                node,
+                format!("input `{}` is not available as integers", g.value(v).name),
+            ))
         };
         let qnode = &m.nodes[i];
         if let Some(cg) = self.cpu_graphs.get(&i) {
             return self.exec_cpu(node, cg, slots);
         }
         let out_shape = g.shape(node.outputs[0]).to_vec();
-        let out_bits = m.params(node.outputs[0]).map(|p| p.bits).ok_or_else(|| SimError::node(node, "output has no parameters"))?;
+        let out_bits = m
+            .params(node.outputs[0])
+            .map(|p| p.bits)
+            .ok_or_else(|| SimError::node(node, "output has no parameters"))?;
         kernels::exec(node, &qnode.kernel, &input, &out_shape, out_bits, g)
     }
 
-    fn exec_cpu(&self, node: &Node, cg: &Graph, slots: &[Option<QTensor>]) -> Result<Vec<QTensor>, SimError> {
+    fn exec_cpu(
+        &self,
+        node: &Node,
+        cg: &Graph,
+        slots: &[Option<QTensor>],
+    ) -> Result<Vec<QTensor>, SimError> {
         let m = self.model;
         let g = &m.graph;
         let mut ins = Vec::new();
         for &cid in &cg.inputs {
             let name = &cg.value(cid).name;
-            let v = node.inputs.iter().copied().find(|&v| g.value(v).name == *name).ok_or_else(|| SimError::node(node, "input lost"))?;
-            let t = slots[v.0].as_ref().ok_or_else(|| SimError::node(node, "input not computed"))?;
-            let p = m.params(v).ok_or_else(|| SimError::node(node, "input has no parameters"))?;
-            let a = ArrayD::from_shape_vec(IxDyn(&t.shape), t.data.iter().map(|&q| p.dequantize(q)).collect()).map_err(|e| SimError::node(node, e.to_string()))?;
+            let v = node
+                .inputs
+                .iter()
+                .copied()
+                .find(|&v| g.value(v).name == *name)
+                .ok_or_else(|| SimError::node(node, "input lost"))?;
+            let t = slots[v.0]
+                .as_ref()
+                .ok_or_else(|| SimError::node(node, "input not computed"))?;
+            let p = m
+                .params(v)
+                .ok_or_else(|| SimError::node(node, "input has no parameters"))?;
+            let a = ArrayD::from_shape_vec(
+                IxDyn(&t.shape),
+                t.data.iter().map(|&q| p.dequantize(q)).collect(),
+            )
+            .map_err(|e| SimError::node(node, e.to_string()))?;
             ins.push(a);
         }
         let eng = FloatEngine::new(cg)?;
@@ -183,8 +272,13 @@ impl<'m> FixedEngine<'m> {
             .iter()
             .zip(outs)
             .map(|(&o, a)| {
-                let p = m.params(o).ok_or_else(|| SimError::node(node, "output has no parameters"))?;
-                Ok(QTensor { shape: a.shape().to_vec(), data: a.iter().map(|&x| p.quantize(x)).collect() })
+                let p = m
+                    .params(o)
+                    .ok_or_else(|| SimError::node(node, "output has no parameters"))?;
+                Ok(QTensor {
+                    shape: a.shape().to_vec(),
+                    data: a.iter().map(|&x| p.quantize(x)).collect(),
+                })
             })
             .collect()
     }
@@ -224,6 +318,12 @@ pub fn single_node_graph(g: &Graph, node: &Node) -> Graph {
         })
         .collect();
     sg.outputs = outputs.clone();
-    sg.nodes.push(Node { name: node.name.clone(), op: node.op.clone(), inputs: node.inputs.iter().map(|v| map[v]).collect(), outputs, origin: node.origin.clone() });
+    sg.nodes.push(Node {
+        name: node.name.clone(),
+        op: node.op.clone(),
+        inputs: node.inputs.iter().map(|v| map[v]).collect(),
+        outputs,
+        origin: node.origin.clone(),
+    });
     sg
 }

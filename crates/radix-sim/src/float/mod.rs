@@ -10,14 +10,21 @@
 //! `k` items one after the other, concatenating the outputs on axis 0; results are identical to
 //! separate runs. The observer of [`FloatEngine::run_observed`] sees each item's tensors.
 //!
-//! Memory: a tensor is dropped as soon as its last reader has run (graph outputs are kept).
+//! Memory: a tensor is released as soon as its last reader has run (graph outputs are kept);
+//! released storage is recycled for later outputs of heavy kernels (which overwrite every
+//! element), and a bounded set of buffers is kept in the engine for the next run.
+//!
+//! Threads: kernels parallelise in the current rayon pool (`ThreadPool::install` picks the
+//! count); results do not depend on the thread count beyond float summation order in GEMMs.
 
 mod conv;
 mod linear;
+mod pgemm;
 mod pool;
 mod resize;
 
 use std::borrow::Cow;
+use std::sync::Mutex;
 
 use ndarray::{ArrayD, Axis, IxDyn};
 use radix_ir::{Graph, Node, Op, ValueId, eval::eval_light, shape};
@@ -63,6 +70,8 @@ pub struct FloatEngine<'g> {
     plans: Vec<Plan<'g>>,
     /// Values that can be dropped after node `i` ran.
     release: Vec<Vec<ValueId>>,
+    /// Buffers kept from the previous run (a run takes them all and puts its own back).
+    spare: Mutex<BufferPool>,
 }
 
 /// Borrows constant data as a contiguous slice (copying only when it is not in standard layout).
@@ -76,7 +85,20 @@ fn const_slice(a: &ArrayD<f32>) -> Cow<'_, [f32]> {
 impl<'g> FloatEngine<'g> {
     /// Checks the graph (structure, static shapes, parameter sizes) and prepares every node.
     pub fn new(graph: &'g Graph) -> Result<Self, SimError> {
-        graph.validate().map_err(|e| SimError::Graph(e.to_string()))?;
+        Self::build(graph, false)
+    }
+
+    /// Like [`new`](Self::new) but never uses the CPU-specific (AVX-512) convolution kernels, so
+    /// tests can check the portable ones on any machine.
+    #[doc(hidden)]
+    pub fn new_portable(graph: &'g Graph) -> Result<Self, SimError> {
+        Self::build(graph, true)
+    }
+
+    fn build(graph: &'g Graph, portable: bool) -> Result<Self, SimError> {
+        graph
+            .validate()
+            .map_err(|e| SimError::Graph(e.to_string()))?;
         for v in &graph.values {
             if let Some(d) = &v.data
                 && d.shape() != v.shape.as_slice()
@@ -94,17 +116,29 @@ impl<'g> FloatEngine<'g> {
             let ins: Vec<&[usize]> = node.inputs.iter().map(|&v| graph.shape(v)).collect();
             let outs = shape::infer(&node.op, &ins).map_err(|e| SimError::node(node, e))?;
             if outs.len() != node.outputs.len() {
-                return Err(SimError::node(node, format!("computes {} outputs but the graph lists {}", outs.len(), node.outputs.len())));
+                return Err(SimError::node(
+                    node,
+                    format!(
+                        "computes {} outputs but the graph lists {}",
+                        outs.len(),
+                        node.outputs.len()
+                    ),
+                ));
             }
             for (o, s) in node.outputs.iter().zip(&outs) {
                 if graph.shape(*o) != s.as_slice() {
                     return Err(SimError::node(
                         node,
-                        format!("output `{}` is declared {:?} but computes to {:?}", graph.value(*o).name, graph.shape(*o), s),
+                        format!(
+                            "output `{}` is declared {:?} but computes to {:?}",
+                            graph.value(*o).name,
+                            graph.shape(*o),
+                            s
+                        ),
                     ));
                 }
             }
-            plans.push(Self::plan(graph, node, &ins, &outs[0])?);
+            plans.push(Self::plan(graph, node, &ins, &outs[0], portable)?);
         }
         // Last reader of every value; values nobody reads go right after they are produced.
         let mut last = vec![None::<usize>; graph.values.len()];
@@ -122,33 +156,57 @@ impl<'g> FloatEngine<'g> {
                 release[*i].push(ValueId(v));
             }
         }
-        Ok(FloatEngine { graph, plans, release })
+        Ok(FloatEngine {
+            graph,
+            plans,
+            release,
+            spare: Mutex::new(BufferPool::default()),
+        })
     }
 
-    fn plan(graph: &'g Graph, node: &Node, ins: &[&[usize]], out: &[usize]) -> Result<Plan<'g>, SimError> {
+    fn plan(
+        graph: &'g Graph,
+        node: &Node,
+        ins: &[&[usize]],
+        out: &[usize],
+        portable: bool,
+    ) -> Result<Plan<'g>, SimError> {
         let err = |m: String| SimError::node(node, m);
         let data = |i: usize| node.inputs.get(i).and_then(|&v| graph.const_data(v));
         Ok(match &node.op {
             Op::Conv(a) | Op::ConvTranspose(a) => {
                 let (x, w) = (ins[0], ins[1]);
                 if w[2..] != a.kernel {
-                    return Err(err(format!("weight shape {w:?} does not match kernel {:?}", a.kernel)));
+                    return Err(err(format!(
+                        "weight shape {w:?} does not match kernel {:?}",
+                        a.kernel
+                    )));
                 }
                 let cout = out[1];
                 let bias = match node.inputs.get(2) {
                     None => None,
                     Some(&b) => {
-                        let d = graph
-                            .const_data(b)
-                            .ok_or_else(|| err(format!("bias `{}` must be a constant", graph.value(b).name)))?;
+                        let d = graph.const_data(b).ok_or_else(|| {
+                            err(format!("bias `{}` must be a constant", graph.value(b).name))
+                        })?;
                         if d.len() != cout {
-                            return Err(err(format!("bias has {} values for {cout} output channels", d.len())));
+                            return Err(err(format!(
+                                "bias has {} values for {cout} output channels",
+                                d.len()
+                            )));
                         }
                         Some(const_slice(d))
                     }
                 };
                 if matches!(node.op, Op::Conv(_)) {
-                    Plan::Conv(ConvPlan::new(a, x, out, data(1).map(const_slice), bias))
+                    Plan::Conv(ConvPlan::new(
+                        a,
+                        x,
+                        out,
+                        data(1).map(const_slice),
+                        bias,
+                        portable,
+                    ))
                 } else {
                     let w = data(1).map(const_slice);
                     Plan::ConvTranspose(ConvTransposePlan::new(a, x, out, w.as_deref(), bias))
@@ -159,20 +217,30 @@ impl<'g> FloatEngine<'g> {
                 let bias = match node.inputs.get(2) {
                     None => GemmBias::None,
                     Some(&b) => {
-                        let d = graph
-                            .const_data(b)
-                            .ok_or_else(|| err(format!("bias `{}` must be a constant", graph.value(b).name)))?;
+                        let d = graph.const_data(b).ok_or_else(|| {
+                            err(format!("bias `{}` must be a constant", graph.value(b).name))
+                        })?;
                         if d.len() == n && d.shape().last().copied().unwrap_or(1) == n {
                             GemmBias::Col(const_slice(d))
                         } else {
-                            let full = d
-                                .broadcast(IxDyn(&[m, n]))
-                                .ok_or_else(|| err(format!("bias of shape {:?} does not broadcast to [{m}, {n}]", d.shape())))?;
+                            let full = d.broadcast(IxDyn(&[m, n])).ok_or_else(|| {
+                                err(format!(
+                                    "bias of shape {:?} does not broadcast to [{m}, {n}]",
+                                    d.shape()
+                                ))
+                            })?;
                             GemmBias::Full(full.iter().copied().collect())
                         }
                     }
                 };
-                Plan::Gemm(GemmPlan::new(m, k, n, *activation, data(1).map(const_slice).as_deref(), bias))
+                Plan::Gemm(GemmPlan::new(
+                    m,
+                    k,
+                    n,
+                    *activation,
+                    data(1).map(const_slice).as_deref(),
+                    bias,
+                ))
             }
             Op::MatMul => Plan::MatMul,
             Op::MaxPool(a) => Plan::Pool(PoolPlan::new(a, true, ins[0], out)),
@@ -194,7 +262,11 @@ impl<'g> FloatEngine<'g> {
 
     /// Like [`run`](Self::run), calling `observer(value, tensor)` for every node output as soon
     /// as it is computed (once per batch item, each tensor with the graph's static shape).
-    pub fn run_observed(&self, inputs: &[ArrayD<f32>], observer: &mut dyn FnMut(ValueId, &ArrayD<f32>)) -> Result<Vec<ArrayD<f32>>, SimError> {
+    pub fn run_observed(
+        &self,
+        inputs: &[ArrayD<f32>],
+        observer: &mut dyn FnMut(ValueId, &ArrayD<f32>),
+    ) -> Result<Vec<ArrayD<f32>>, SimError> {
         let items = self.check_inputs(inputs)?;
         if items == 1 {
             let slots = inputs.iter().map(Slot::Ref).collect();
@@ -211,7 +283,11 @@ impl<'g> FloatEngine<'g> {
                         Slot::Ref(x)
                     } else {
                         let b = s[0];
-                        Slot::Owned(x.slice_axis(Axis(0), (i * b..(i + 1) * b).into()).as_standard_layout().into_owned())
+                        Slot::Owned(
+                            x.slice_axis(Axis(0), (i * b..(i + 1) * b).into())
+                                .as_standard_layout()
+                                .into_owned(),
+                        )
                     }
                 })
                 .collect();
@@ -225,7 +301,12 @@ impl<'g> FloatEngine<'g> {
                 } else {
                     ndarray::stack(Axis(0), &parts)
                 };
-                joined.map_err(|e| SimError::Graph(format!("joining output `{}`: {e}", self.graph.value(self.graph.outputs[o]).name)))
+                joined.map_err(|e| {
+                    SimError::Graph(format!(
+                        "joining output `{}`: {e}",
+                        self.graph.value(self.graph.outputs[o]).name
+                    ))
+                })
             })
             .collect()
     }
@@ -234,17 +315,26 @@ impl<'g> FloatEngine<'g> {
     fn check_inputs(&self, inputs: &[ArrayD<f32>]) -> Result<usize, SimError> {
         let g = self.graph;
         if inputs.len() != g.inputs.len() {
-            return Err(SimError::InputCount { expected: g.inputs.len(), got: inputs.len() });
+            return Err(SimError::InputCount {
+                expected: g.inputs.len(),
+                got: inputs.len(),
+            });
         }
         let mut items: Option<(usize, &str)> = None;
         for (x, &id) in inputs.iter().zip(&g.inputs) {
             let v = g.value(id);
             let (want, got) = (&v.shape, x.shape());
-            let bad = || SimError::InputShape { input: v.name.clone(), expected: want.clone(), got: got.to_vec() };
+            let bad = || SimError::InputShape {
+                input: v.name.clone(),
+                expected: want.clone(),
+                got: got.to_vec(),
+            };
             if want.len() != got.len() || want.get(1..) != got.get(1..) {
                 return Err(bad());
             }
-            let Some((&b, &n)) = want.first().zip(got.first()) else { continue };
+            let Some((&b, &n)) = want.first().zip(got.first()) else {
+                continue;
+            };
             if n == 0 || b == 0 || !n.is_multiple_of(b) {
                 return Err(bad());
             }
@@ -252,7 +342,11 @@ impl<'g> FloatEngine<'g> {
             match items {
                 None => items = Some((k, &v.name)),
                 Some((k0, _)) if k0 != k => {
-                    return Err(SimError::BatchMismatch { input: v.name.clone(), expected: k0, got: k });
+                    return Err(SimError::BatchMismatch {
+                        input: v.name.clone(),
+                        expected: k0,
+                        got: k,
+                    });
                 }
                 Some(_) => {}
             }
@@ -260,8 +354,17 @@ impl<'g> FloatEngine<'g> {
         Ok(items.map_or(1, |(k, _)| k))
     }
 
-    fn run_item(&self, input_slots: Vec<Slot<'_>>, observer: &mut dyn FnMut(ValueId, &ArrayD<f32>)) -> Result<Vec<ArrayD<f32>>, SimError> {
+    fn run_item(
+        &self,
+        input_slots: Vec<Slot<'_>>,
+        observer: &mut dyn FnMut(ValueId, &ArrayD<f32>),
+    ) -> Result<Vec<ArrayD<f32>>, SimError> {
         let g = self.graph;
+        let mut buffers = self
+            .spare
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
         let mut env: Vec<Option<Slot<'_>>> = Vec::with_capacity(g.values.len());
         env.resize_with(g.values.len(), || None);
         for (&id, s) in g.inputs.iter().zip(input_slots) {
@@ -274,28 +377,45 @@ impl<'g> FloatEngine<'g> {
                     let a = match g.const_data(v) {
                         Some(d) => d,
                         None => env[v.0].as_ref().map(Slot::get).ok_or_else(|| {
-                            SimError::node(node, format!("input `{}` has not been computed", g.value(v).name))
+                            SimError::node(
+                                node,
+                                format!("input `{}` has not been computed", g.value(v).name),
+                            )
                         })?,
                     };
                     ins.push(a);
                 }
-                self.exec(node, &self.plans[i], &ins)?
+                self.exec(node, &self.plans[i], &ins, &mut buffers)?
             };
             if outs.len() != node.outputs.len() {
-                return Err(SimError::node(node, format!("produced {} outputs, expected {}", outs.len(), node.outputs.len())));
+                return Err(SimError::node(
+                    node,
+                    format!(
+                        "produced {} outputs, expected {}",
+                        outs.len(),
+                        node.outputs.len()
+                    ),
+                ));
             }
             for (&o, t) in node.outputs.iter().zip(outs) {
                 if t.shape() != g.shape(o) {
                     return Err(SimError::node(
                         node,
-                        format!("output `{}` has shape {:?}, expected {:?}", g.value(o).name, t.shape(), g.shape(o)),
+                        format!(
+                            "output `{}` has shape {:?}, expected {:?}",
+                            g.value(o).name,
+                            t.shape(),
+                            g.shape(o)
+                        ),
                     ));
                 }
                 observer(o, &t);
                 env[o.0] = Some(Slot::Owned(t));
             }
             for &v in &self.release[i] {
-                env[v.0] = None;
+                if let Some(Slot::Owned(a)) = env[v.0].take() {
+                    buffers.give(a);
+                }
             }
         }
         let mut outs = Vec::with_capacity(g.outputs.len());
@@ -311,26 +431,51 @@ impl<'g> FloatEngine<'g> {
                             env[o.0] = Some(s);
                             a
                         }
-                        (None, _) => return Err(SimError::Graph(format!("output `{}` was never computed", g.value(o).name))),
+                        (None, _) => {
+                            return Err(SimError::Graph(format!(
+                                "output `{}` was never computed",
+                                g.value(o).name
+                            )));
+                        }
                     }
                 }
             };
             outs.push(t);
         }
+        for slot in env.iter_mut() {
+            if let Some(Slot::Owned(a)) = slot.take() {
+                buffers.give(a);
+            }
+        }
+        if let Ok(mut p) = self.spare.lock() {
+            *p = buffers;
+        }
         Ok(outs)
     }
 
-    fn exec(&self, node: &Node, plan: &Plan<'g>, ins: &[&ArrayD<f32>]) -> Result<Vec<ArrayD<f32>>, SimError> {
+    fn exec(
+        &self,
+        node: &Node,
+        plan: &Plan<'g>,
+        ins: &[&ArrayD<f32>],
+        buffers: &mut BufferPool,
+    ) -> Result<Vec<ArrayD<f32>>, SimError> {
         let g = self.graph;
         let out_shape = || g.shape(node.outputs[0]);
-        let new_out = || vec![0.0f32; out_shape().iter().product()];
+        // Heavy kernels write every output element, so recycled buffers need no clearing.
+        let mut new_out = || buffers.take(out_shape().iter().product());
         let wrap = |v: Vec<f32>| -> Result<Vec<ArrayD<f32>>, SimError> {
-            ArrayD::from_shape_vec(IxDyn(out_shape()), v).map(|a| vec![a]).map_err(|e| SimError::node(node, e.to_string()))
+            ArrayD::from_shape_vec(IxDyn(out_shape()), v)
+                .map(|a| vec![a])
+                .map_err(|e| SimError::node(node, e.to_string()))
         };
         let input = |i: usize| -> Result<ndarray::CowArray<'_, f32, IxDyn>, SimError> {
-            ins.get(i).map(|a| a.as_standard_layout()).ok_or_else(|| SimError::node(node, format!("missing input {i}")))
+            ins.get(i)
+                .map(|a| a.as_standard_layout())
+                .ok_or_else(|| SimError::node(node, format!("missing input {i}")))
         };
-        let slice = |a: &ndarray::CowArray<'_, f32, IxDyn>| -> Vec<f32> { a.iter().copied().collect() };
+        let slice =
+            |a: &ndarray::CowArray<'_, f32, IxDyn>| -> Vec<f32> { a.iter().copied().collect() };
         match plan {
             Plan::Conv(p) => {
                 let x = input(0)?;
@@ -377,8 +522,14 @@ impl<'g> FloatEngine<'g> {
             Plan::MatMul => {
                 let (a, b) = (input(0)?, input(1)?);
                 let mut y = new_out();
-                linear::matmul(as_slice(node, &a)?, a.shape(), as_slice(node, &b)?, b.shape(), &mut y)
-                    .map_err(|e| SimError::node(node, e))?;
+                linear::matmul(
+                    as_slice(node, &a)?,
+                    a.shape(),
+                    as_slice(node, &b)?,
+                    b.shape(),
+                    &mut y,
+                )
+                .map_err(|e| SimError::node(node, e))?;
                 wrap(y)
             }
             Plan::Pool(p) => {
@@ -394,16 +545,74 @@ impl<'g> FloatEngine<'g> {
                 wrap(y)
             }
             Plan::Light => {
-                let shapes: Vec<Vec<usize>> = node.outputs.iter().map(|&o| g.shape(o).to_vec()).collect();
+                let shapes: Vec<Vec<usize>> =
+                    node.outputs.iter().map(|&o| g.shape(o).to_vec()).collect();
                 match eval_light(&node.op, ins, &shapes) {
                     Some(r) => r.map_err(|e| SimError::node(node, e)),
-                    None => Err(SimError::node(node, "operator is not supported by the float engine")),
+                    None => Err(SimError::node(
+                        node,
+                        "operator is not supported by the float engine",
+                    )),
                 }
             }
         }
     }
 }
 
-fn as_slice<'a>(node: &Node, a: &'a ndarray::CowArray<'_, f32, IxDyn>) -> Result<&'a [f32], SimError> {
-    a.as_slice().ok_or_else(|| SimError::node(node, "input is not contiguous"))
+fn as_slice<'a>(
+    node: &Node,
+    a: &'a ndarray::CowArray<'_, f32, IxDyn>,
+) -> Result<&'a [f32], SimError> {
+    a.as_slice()
+        .ok_or_else(|| SimError::node(node, "input is not contiguous"))
+}
+
+/// Storage of released tensors, reused for the outputs of heavy kernels (saves zeroing and page
+/// faults); kept in the engine between runs. Handed-out buffers hold stale values: only kernels that overwrite
+/// every element may take them.
+#[derive(Debug, Default)]
+struct BufferPool {
+    free: Vec<Vec<f32>>,
+    /// Values held in `free`.
+    held: usize,
+}
+
+impl BufferPool {
+    /// At most this many buffers ...
+    const MAX: usize = 64;
+    /// ... holding at most this many values (256 MiB).
+    const MAX_VALUES: usize = 64 << 20;
+
+    fn give(&mut self, a: ArrayD<f32>) {
+        if !a.is_standard_layout() || self.free.len() >= Self::MAX {
+            return;
+        }
+        if let (v, Some(0) | None) = a.into_raw_vec_and_offset()
+            && self.held + v.len() <= Self::MAX_VALUES
+        {
+            self.held += v.len();
+            self.free.push(v);
+        }
+    }
+
+    /// A buffer of exactly `n` values (stale contents): the smallest free one that fits, unless
+    /// it is much larger than needed.
+    fn take(&mut self, n: usize) -> Vec<f32> {
+        let best = self
+            .free
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.len() >= n)
+            .min_by_key(|(_, v)| v.len())
+            .map(|(i, _)| i);
+        match best {
+            Some(i) if self.free[i].len() <= 2 * n + 1024 => {
+                let mut v = self.free.swap_remove(i);
+                self.held -= v.len();
+                v.truncate(n);
+                v
+            }
+            _ => vec![0.0; n],
+        }
+    }
 }

@@ -17,7 +17,15 @@ struct Window {
     incl: usize,
 }
 
-fn windows(input: usize, output: usize, kernel: usize, stride: usize, pad_lo: usize, pad_hi: usize, dil: usize) -> Vec<Window> {
+fn windows(
+    input: usize,
+    output: usize,
+    kernel: usize,
+    stride: usize,
+    pad_lo: usize,
+    pad_hi: usize,
+    dil: usize,
+) -> Vec<Window> {
     let dil = dil.max(1) as isize;
     (0..output)
         .map(|o| {
@@ -34,7 +42,11 @@ fn windows(input: usize, output: usize, kernel: usize, stride: usize, pad_lo: us
                     valid += 1;
                 }
             }
-            Window { first: first.unwrap_or(0), valid, incl }
+            Window {
+                first: first.unwrap_or(0),
+                valid,
+                incl,
+            }
         })
         .collect()
 }
@@ -53,8 +65,24 @@ pub(crate) struct PoolPlan {
 
 impl PoolPlan {
     pub fn new(a: &PoolAttrs, max: bool, x: &[usize], y: &[usize]) -> Self {
-        let wh = windows(x[2], y[2], a.kernel[0], a.strides[0], a.pads[0], a.pads[2], a.dilations[0]);
-        let ww = windows(x[3], y[3], a.kernel[1], a.strides[1], a.pads[1], a.pads[3], a.dilations[1]);
+        let wh = windows(
+            x[2],
+            y[2],
+            a.kernel[0],
+            a.strides[0],
+            a.pads[0],
+            a.pads[2],
+            a.dilations[0],
+        );
+        let ww = windows(
+            x[3],
+            y[3],
+            a.kernel[1],
+            a.strides[1],
+            a.pads[1],
+            a.pads[3],
+            a.dilations[1],
+        );
         PoolPlan {
             max,
             count_include_pad: a.count_include_pad,
@@ -73,10 +101,13 @@ impl PoolPlan {
             return;
         }
         let min_len = (4096 / ohw).max(1);
-        out.par_chunks_mut(ohw).enumerate().with_min_len(min_len).for_each(|(p, plane)| {
-            let src = &x[p * ihw..][..ihw];
-            self.plane(src, plane);
-        });
+        out.par_chunks_mut(ohw)
+            .enumerate()
+            .with_min_len(min_len)
+            .for_each(|(p, plane)| {
+                let src = &x[p * ihw..][..ihw];
+                self.plane(src, plane);
+            });
     }
 
     fn plane(&self, src: &[f32], out: &mut [f32]) {
@@ -91,7 +122,11 @@ impl PoolPlan {
                 *o = if self.max {
                     taps.fold(f32::MIN, f32::max)
                 } else {
-                    let n = if self.count_include_pad { wy.incl * wx.incl } else { wy.valid * wx.valid };
+                    let n = if self.count_include_pad {
+                        wy.incl * wx.incl
+                    } else {
+                        wy.valid * wx.valid
+                    };
                     let s: f32 = taps.sum();
                     if n == 0 { 0.0 } else { s / n as f32 }
                 };

@@ -60,10 +60,15 @@ struct Lerp {
 fn lerp_axis(coord: ResizeCoord, scale: f32, len_in: usize, len_out: usize) -> Vec<Lerp> {
     (0..len_out)
         .map(|x| {
-            let c = original_coord(coord, x, scale, len_in, len_out).clamp(0.0, len_in.saturating_sub(1) as f32);
+            let c = original_coord(coord, x, scale, len_in, len_out)
+                .clamp(0.0, len_in.saturating_sub(1) as f32);
             let i0 = (c as usize).min(len_in.saturating_sub(1));
             let i1 = (i0 + 1).min(len_in.saturating_sub(1));
-            Lerp { i0, i1, f: if i1 == i0 { 0.0 } else { c - i0 as f32 } }
+            Lerp {
+                i0,
+                i1,
+                f: if i1 == i0 { 0.0 } else { c - i0 as f32 },
+            }
         })
         .collect()
 }
@@ -89,48 +94,66 @@ impl ResizePlan {
             ResizeMode::Nearest => {
                 let axis = |i: usize| -> Vec<usize> {
                     (0..ohw[i])
-                        .map(|o| nearest_index(a.nearest, original_coord(a.coord, o, a.scales[i], hw[i], ohw[i]), hw[i]))
+                        .map(|o| {
+                            nearest_index(
+                                a.nearest,
+                                original_coord(a.coord, o, a.scales[i], hw[i], ohw[i]),
+                                hw[i],
+                            )
+                        })
                         .collect()
                 };
-                Maps::Nearest { h: axis(0), w: axis(1) }
+                Maps::Nearest {
+                    h: axis(0),
+                    w: axis(1),
+                }
             }
             ResizeMode::Linear => Maps::Linear {
                 h: lerp_axis(a.coord, a.scales[0], hw[0], ohw[0]),
                 w: lerp_axis(a.coord, a.scales[1], hw[1], ohw[1]),
             },
         };
-        ResizePlan { planes: x[0] * x[1], hw, ohw, maps }
+        ResizePlan {
+            planes: x[0] * x[1],
+            hw,
+            ohw,
+            maps,
+        }
     }
 
     pub fn run(&self, x: &[f32], out: &mut [f32]) {
         let (ihw, ohw) = (self.hw[0] * self.hw[1], self.ohw[0] * self.ohw[1]);
         if ohw == 0 || self.planes == 0 || ihw == 0 {
+            out.fill(0.0);
             return;
         }
         let (w, ow) = (self.hw[1], self.ohw[1]);
         let min_len = (4096 / ohw).max(1);
-        out.par_chunks_mut(ohw).enumerate().with_min_len(min_len).for_each(|(p, plane)| {
-            let src = &x[p * ihw..][..ihw];
-            match &self.maps {
-                Maps::Nearest { h, w: wm } => {
-                    for (orow, &iy) in plane.chunks_exact_mut(ow).zip(h) {
-                        let row = &src[iy * w..][..w];
-                        for (o, &ix) in orow.iter_mut().zip(wm) {
-                            *o = row[ix];
+        out.par_chunks_mut(ohw)
+            .enumerate()
+            .with_min_len(min_len)
+            .for_each(|(p, plane)| {
+                let src = &x[p * ihw..][..ihw];
+                match &self.maps {
+                    Maps::Nearest { h, w: wm } => {
+                        for (orow, &iy) in plane.chunks_exact_mut(ow).zip(h) {
+                            let row = &src[iy * w..][..w];
+                            for (o, &ix) in orow.iter_mut().zip(wm) {
+                                *o = row[ix];
+                            }
+                        }
+                    }
+                    Maps::Linear { h, w: wm } => {
+                        for (orow, ly) in plane.chunks_exact_mut(ow).zip(h) {
+                            let (r0, r1) = (&src[ly.i0 * w..][..w], &src[ly.i1 * w..][..w]);
+                            for (o, lx) in orow.iter_mut().zip(wm) {
+                                let a = (1.0 - lx.f) * r0[lx.i0] + lx.f * r0[lx.i1];
+                                let b = (1.0 - lx.f) * r1[lx.i0] + lx.f * r1[lx.i1];
+                                *o = (1.0 - ly.f) * a + ly.f * b;
+                            }
                         }
                     }
                 }
-                Maps::Linear { h, w: wm } => {
-                    for (orow, ly) in plane.chunks_exact_mut(ow).zip(h) {
-                        let (r0, r1) = (&src[ly.i0 * w..][..w], &src[ly.i1 * w..][..w]);
-                        for (o, lx) in orow.iter_mut().zip(wm) {
-                            let a = (1.0 - lx.f) * r0[lx.i0] + lx.f * r0[lx.i1];
-                            let b = (1.0 - lx.f) * r1[lx.i0] + lx.f * r1[lx.i1];
-                            *o = (1.0 - ly.f) * a + ly.f * b;
-                        }
-                    }
-                }
-            }
-        });
+            });
     }
 }

@@ -49,7 +49,11 @@ pub fn one_node(op: Op, x_shape: &[usize], consts: Vec<ArrayD<f32>>) -> Graph {
 /// A graph with one node whose inputs are all dynamic.
 pub fn one_node_dynamic(op: Op, shapes: &[&[usize]]) -> Graph {
     let mut g = Graph::new("test");
-    let ids: Vec<ValueId> = shapes.iter().enumerate().map(|(i, s)| g.add_value(format!("in{i}"), s.to_vec())).collect();
+    let ids: Vec<ValueId> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| g.add_value(format!("in{i}"), s.to_vec()))
+        .collect();
     finish(g, op, ids.clone(), ids)
 }
 
@@ -57,7 +61,13 @@ fn finish(mut g: Graph, op: Op, inputs: Vec<ValueId>, graph_inputs: Vec<ValueId>
     let shapes: Vec<&[usize]> = inputs.iter().map(|&v| g.shape(v)).collect();
     let outs = shape::infer(&op, &shapes).unwrap();
     let y = g.add_value("y", outs[0].clone());
-    g.nodes.push(Node { name: "n0".into(), op, inputs, outputs: vec![y], origin: vec!["n0".into()] });
+    g.nodes.push(Node {
+        name: "n0".into(),
+        op,
+        inputs,
+        outputs: vec![y],
+        origin: vec!["n0".into()],
+    });
     g.inputs = graph_inputs;
     g.outputs = vec![y];
     g
@@ -68,13 +78,29 @@ pub fn assert_close(got: &ArrayD<f32>, want: &ArrayD<f32>, tol: f32, what: &str)
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
     for (i, (a, b)) in got.iter().zip(want.iter()).enumerate() {
-        assert!((a - b).abs() <= tol * scale, "{what}: element {i}: got {a}, want {b} (scale {scale})");
+        assert!(
+            (a - b).abs() <= tol * scale,
+            "{what}: element {i}: got {a}, want {b} (scale {scale})"
+        );
     }
 }
 
 /// Runs a graph on inputs inside a rayon pool of `threads` threads.
 pub fn run_with_threads(g: &Graph, inputs: &[ArrayD<f32>], threads: usize) -> Vec<ArrayD<f32>> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     let engine = radix_sim::FloatEngine::new(g).unwrap();
+    pool.install(|| engine.run(inputs)).unwrap()
+}
+
+/// Same with the portable kernels only (no AVX-512 convolution path).
+pub fn run_portable(g: &Graph, inputs: &[ArrayD<f32>], threads: usize) -> Vec<ArrayD<f32>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let engine = radix_sim::FloatEngine::new_portable(g).unwrap();
     pool.install(|| engine.run(inputs)).unwrap()
 }
