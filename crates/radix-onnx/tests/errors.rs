@@ -53,7 +53,10 @@ fn tiny_model_imports() {
     let g = import_bytes(&bytes, "tiny", &ImportOptions::default()).expect("valid model");
     assert_eq!(g.nodes.len(), 1);
     let x = ArrayD::from_shape_fn(IxDyn(&[1, 2, 4, 4]), |i| i[2] as f32 - 1.5);
-    let y = FloatEngine::new(&g).unwrap().run(std::slice::from_ref(&x)).unwrap();
+    let y = FloatEngine::new(&g)
+        .unwrap()
+        .run(std::slice::from_ref(&x))
+        .unwrap();
     assert_eq!(y[0], x.mapv(|v| v.max(0.0)));
 }
 

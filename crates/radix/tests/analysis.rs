@@ -210,3 +210,55 @@ fn get_radix_rules() {
     assert!(radix::get_radix(&a(&[f32::NAN])).is_err());
     assert!(radix::get_radix(&[]).is_err());
 }
+
+#[test]
+fn quantized_model_survives_the_bie_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let km = mobilenet(720);
+    let mut g = km.graph().clone();
+    radix_quant::prepare(&mut g);
+    let items: Vec<Vec<ArrayD<f32>>> = photos(3).into_iter().map(|p| vec![p]).collect();
+    let calib = radix_quant::calibrate(&g, &items, false).unwrap();
+    let q = radix_quant::quantize(
+        &g,
+        &calib,
+        &radix_quant::QuantConfig::int8(radix::Platform::Kl720),
+    )
+    .unwrap()
+    .model;
+    let key = radix::BieKey::from_bytes([7; 32]);
+    let path = tmp.path().join("m.bie");
+    let header = radix_bie::BieHeader {
+        platform: 720,
+        model_name: "mobilenetv2".into(),
+        ..Default::default()
+    };
+    radix_bie::write_bie(&path, &header, &q, &key).unwrap();
+    let (h, back): (radix_bie::BieHeader, radix::QuantModel) =
+        radix_bie::read_bie(&path, &key).unwrap();
+    assert_eq!(h, header);
+    let before = radix_sim::FixedEngine::new(&q)
+        .unwrap()
+        .run(&items[0])
+        .unwrap();
+    let after = radix_sim::FixedEngine::new(&back)
+        .unwrap()
+        .run(&items[0])
+        .unwrap();
+    assert_eq!(before, after);
+    // No 16-byte run of the quantized weights appears in the clear.
+    let file = std::fs::read(&path).unwrap();
+    let weights = q
+        .nodes
+        .iter()
+        .rev()
+        .find_map(|n| match &n.kernel {
+            radix_ir::qmodel::QKernel::Mac { weights, .. } => Some(weights),
+            _ => None,
+        })
+        .expect("a MAC layer");
+    let bytes: Vec<u8> = weights.iter().flat_map(|w| w.to_le_bytes()).collect();
+    for win in bytes.windows(16).step_by(97) {
+        assert!(!file.windows(16).any(|f| f == win), "weights in the clear");
+    }
+}
