@@ -231,6 +231,7 @@ fn quantized_model_survives_the_bie_unchanged() {
     let header = radix_bie::BieHeader {
         platform: 720,
         model_name: "mobilenetv2".into(),
+        source_sha256: [9; 32],
         ..Default::default()
     };
     radix_bie::write_bie(&path, &header, &q, &key).unwrap();
@@ -258,7 +259,13 @@ fn quantized_model_survives_the_bie_unchanged() {
         })
         .expect("a MAC layer");
     let bytes: Vec<u8> = weights.iter().flat_map(|w| w.to_le_bytes()).collect();
-    for win in bytes.windows(16).step_by(97) {
-        assert!(!file.windows(16).any(|f| f == win), "weights in the clear");
-    }
+    // 1,000 sampled 16-byte windows of the weights; one pass over the file looks each up.
+    let sample: std::collections::HashSet<&[u8]> = bytes
+        .windows(16)
+        .step_by((bytes.len() / 1000).max(1))
+        .collect();
+    assert!(
+        !file.windows(16).any(|f| sample.contains(f)),
+        "weights in the clear"
+    );
 }
