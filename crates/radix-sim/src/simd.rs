@@ -97,6 +97,20 @@ pub(crate) fn gather2(src: &[f32], dst: &mut [f32]) {
     }
 }
 
+/// [`gather2`] for integers (the fixed-point engine's stride-2 depthwise planes).
+pub(crate) fn gather2_i32(src: &[i32], dst: &mut [i32]) {
+    assert!(2 * dst.len() <= src.len() + 1);
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F; bounds are checked inside.
+        done = unsafe { x86::gather2_i32(src, dst) };
+    }
+    for i in done..dst.len() {
+        dst[i] = src[2 * i];
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -140,6 +154,24 @@ mod x86 {
                 let v0 = _mm512_loadu_ps(src.as_ptr().add(2 * i));
                 let v1 = _mm512_loadu_ps(src.as_ptr().add(2 * i + 16));
                 _mm512_storeu_ps(dst.as_mut_ptr().add(i), _mm512_permutex2var_ps(v0, ie, v1));
+            }
+            i += 16;
+        }
+        i
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn gather2_i32(src: &[i32], dst: &mut [i32]) -> usize {
+        // SAFETY: EVEN holds 16 i32.
+        let ie = unsafe { _mm512_loadu_epi32(EVEN.as_ptr()) };
+        let mut i = 0;
+        while i + 16 <= dst.len() && 2 * i + 32 <= src.len() {
+            // SAFETY: src[2i .. 2i+32] and dst[i .. i+16] are in bounds.
+            unsafe {
+                let v0 = _mm512_loadu_epi32(src.as_ptr().add(2 * i));
+                let v1 = _mm512_loadu_epi32(src.as_ptr().add(2 * i + 16));
+                let v = _mm512_permutex2var_epi32(v0, ie, v1);
+                _mm512_storeu_epi32(dst.as_mut_ptr().add(i), v);
             }
             i += 16;
         }

@@ -6,7 +6,7 @@ use radix_ir::qmodel::{AxisPlan, QKernel, QTensor, Requant, saturate};
 use radix_ir::{Graph, Node, Op};
 use rayon::prelude::*;
 
-use super::Operand;
+use super::{Operand, epilogue, vnni};
 use crate::SimError;
 
 type Input<'a> = dyn Fn(usize) -> Result<Operand<'a>, SimError> + 'a;
@@ -18,9 +18,11 @@ fn one(shape: &[usize], data: Vec<i32>) -> Result<Vec<QTensor>, SimError> {
     }])
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn exec<'a>(
     node: &Node,
     kernel: &QKernel,
+    prep: Option<&MacPrep>,
     input: &Input<'a>,
     out_shape: &[usize],
     bits: u8,
@@ -54,17 +56,29 @@ pub(super) fn exec<'a>(
                 bits,
             };
             let data = match op {
-                Op::Conv(a) => conv(x, weights, a, out_shape, &ep).map_err(|m| bad(&m))?,
+                Op::Conv(a) => conv(x, weights, prep, a, out_shape, &ep).map_err(|m| bad(&m))?,
                 Op::ConvTranspose(a) => {
                     conv_transpose(x, weights, a, out_shape, &ep).map_err(|m| bad(&m))?
                 }
-                Op::Gemm { .. } => gemm(x, weights, out_shape, &ep).map_err(|m| bad(&m))?,
+                Op::Gemm { .. } => gemm(x, weights, prep, out_shape, &ep).map_err(|m| bad(&m))?,
                 _ => return Err(bad("Mac kernel on a non-MAC op")),
             };
             one(out_shape, data)
         }
         (QKernel::Add { rq }, _) => {
             let (a, b) = (input(0)?, input(1)?);
+            if a.shape == out_shape && b.shape == out_shape && (1..=62).contains(&rq.shift) {
+                let q = radix_ir::qmodel::qmax(bits) as i64;
+                let mut out = vec![0i32; a.data.len()];
+                const CHUNK: usize = 1 << 13;
+                out.par_chunks_mut(CHUNK)
+                    .zip(a.data.par_chunks(CHUNK).zip(b.data.par_chunks(CHUNK)))
+                    .for_each(|(o, (x, y))| {
+                        let (ma, mb, s) = (rq.ma as i64, rq.mb as i64, rq.shift as u32);
+                        epilogue::add_rows(x, y, ma, mb, s, q, o)
+                    });
+                return one(out_shape, out);
+            }
             one(
                 out_shape,
                 broadcast2(&a, &b, out_shape, |x, y| {
@@ -216,15 +230,20 @@ impl Epilogue<'_> {
             }
             return;
         }
-        let (b, m, s) = (self.bias[c], r.mult as i64, r.shift);
-        let half = 1i64 << (s - 1);
         let q = radix_ir::qmodel::qmax(self.bits) as i64;
         let (lo, hi) = ((self.lo as i64).max(-q), (self.hi as i64).min(q));
-        for (o, &v) in out.iter_mut().zip(acc) {
-            let p = (v.to_i64() + b) * m;
-            let sign = p >> 63; // 0 or -1
-            let mag = ((p ^ sign) - sign + half) >> s; // round half away from zero on |p|
-            *o = ((mag ^ sign) - sign).clamp(lo, hi) as i32;
+        let (b, m, s) = (self.bias[c], r.mult as i64, r.shift as u32);
+        match T::as_i32(acc) {
+            Some(acc) => epilogue::requant_row(acc, b, m, s, lo, hi, out),
+            None => {
+                let half = 1i64 << (s - 1);
+                for (o, &v) in out.iter_mut().zip(acc) {
+                    let p = (v.to_i64() + b) * m;
+                    let sign = p >> 63; // 0 or -1
+                    let mag = ((p ^ sign) - sign + half) >> s; // round half away from zero on |p|
+                    *o = ((mag ^ sign) - sign).clamp(lo, hi) as i32;
+                }
+            }
         }
     }
 
@@ -239,17 +258,104 @@ impl Epilogue<'_> {
     }
 }
 
-/// True when `Σ|w| * max|x| + |bias|` fits i32 for every output channel (rows of `k` weights).
-fn fits_i32(weights: &[i32], k: usize, x: &[i32], bias: &[i64]) -> bool {
-    let xmax = x.iter().map(|v| v.unsigned_abs() as i64).max().unwrap_or(0);
-    weights.chunks(k.max(1)).zip(bias).all(|(row, b)| {
-        row.iter().map(|w| w.unsigned_abs() as i64).sum::<i64>() * xmax + b.abs() < i32::MAX as i64
-    })
+/// What a MAC layer needs at run time, computed once when the engine is built.
+#[derive(Debug)]
+pub(super) struct MacPrep {
+    /// `Σ|w|` per output channel (the accumulator bound of [`fits_i32`]).
+    row_abs: Vec<i64>,
+    /// Weights packed for the VNNI GEMM, one per group (`None`: CPU without VNNI, a weight
+    /// outside i16, or a layer the VNNI path does not take: depthwise, ConvTranspose).
+    packed: Option<Vec<vnni::PackedW>>,
+    /// Gemm weights as i16 (row per output), for the dot-product path.
+    w16: Option<Vec<i16>>,
+}
+
+impl MacPrep {
+    pub(super) fn new(op: &Op, weights: &[i32], out_channels: usize) -> MacPrep {
+        let k = weights.len().checked_div(out_channels).unwrap_or(0);
+        let row_abs = weights
+            .chunks(k.max(1))
+            .map(|r| r.iter().map(|w| w.unsigned_abs() as i64).sum())
+            .collect();
+        let fits16 = weights.iter().all(|&w| i16::try_from(w).is_ok());
+        let packed = match op {
+            Op::Conv(a) if vnni::available() && fits16 => {
+                let g = a.group.max(1);
+                let cout_g = out_channels / g;
+                let depthwise = k == a.kernel.iter().product::<usize>() && cout_g == 1;
+                if depthwise || !out_channels.is_multiple_of(g) {
+                    None
+                } else {
+                    weights
+                        .chunks(cout_g * k)
+                        .map(|wg| vnni::PackedW::new(wg, cout_g, k))
+                        .collect()
+                }
+            }
+            _ => None,
+        };
+        let w16 = match op {
+            Op::Gemm { .. } if fits16 => Some(weights.iter().map(|&w| w as i16).collect()),
+            _ => None,
+        };
+        MacPrep {
+            row_abs,
+            packed,
+            w16,
+        }
+    }
+}
+
+#[inline(always)]
+fn max_abs_body(x: &[i32]) -> i64 {
+    x.iter().fold(0u32, |m, v| m.max(v.unsigned_abs())) as i64
+}
+
+/// `max |x|` (vectorised; a layer's inputs are scanned on every call).
+fn max_abs(x: &[i32]) -> i64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2")]
+        fn v4(x: &[i32]) -> i64 {
+            max_abs_body(x)
+        }
+        #[target_feature(enable = "avx2")]
+        fn v3(x: &[i32]) -> i64 {
+            max_abs_body(x)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (and AVX2).
+            return unsafe { v4(x) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { v3(x) };
+        }
+    }
+    max_abs_body(x)
+}
+
+/// True when `Σ|w| * max|x| + |bias|` fits i32 for every output channel (rows of `k` weights):
+/// then every partial sum of a row, in any order, fits i32 too.
+fn fits_i32(prep: Option<&MacPrep>, weights: &[i32], k: usize, xmax: i64, bias: &[i64]) -> bool {
+    let fits = |abs: i64, b: &i64| {
+        abs.checked_mul(xmax)
+            .and_then(|v| v.checked_add(b.abs()))
+            .is_some_and(|v| v < i32::MAX as i64)
+    };
+    match prep {
+        Some(p) => p.row_abs.iter().zip(bias).all(|(a, b)| fits(*a, b)),
+        None => weights
+            .chunks(k.max(1))
+            .zip(bias)
+            .all(|(row, b)| fits(row.iter().map(|w| w.unsigned_abs() as i64).sum::<i64>(), b)),
+    }
 }
 
 fn conv(
     x: Operand<'_>,
     w: &[i32],
+    prep: Option<&MacPrep>,
     a: &ConvAttrs,
     out: &[usize],
     ep: &Epilogue<'_>,
@@ -269,7 +375,8 @@ fn conv(
     }
     let hw = oh * ow;
     let mut outv = vec![0i32; cout * hw];
-    let small = fits_i32(w, k, x.data, ep.bias);
+    let xmax = max_abs(x.data);
+    let small = fits_i32(prep, w, k, xmax, ep.bias);
     // Depthwise: direct loops per channel.
     if cin_g == 1 && cout_g == 1 {
         if small {
@@ -279,6 +386,10 @@ fn conv(
         }
         return Ok(outv);
     }
+    // Exact in i32 and every operand fits i16: the VNNI GEMM (same results, see vnni.rs).
+    let packed = prep
+        .and_then(|p| p.packed.as_deref())
+        .filter(|p| small && xmax <= i16::MAX as i64 && p.len() == g);
     for grp in 0..g {
         let xg = &x.data[grp * cin_g * h * wd..(grp + 1) * cin_g * h * wd];
         // im2col: [k, hw]; a 1x1 stride-1 unpadded conv reads the input directly.
@@ -293,7 +404,11 @@ fn conv(
         let wg = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
         let og = &mut outv[grp * cout_g * hw..(grp + 1) * cout_g * hw];
         let base = grp * cout_g;
-        if small {
+        if let Some(p) = packed {
+            vnni::gemm(&p[grp], col, hw, og, &|r, acc: &[i32], o: &mut [i32]| {
+                ep.finish_row(base + r, acc, o, true)
+            });
+        } else if small {
             gemm_blocked::<i32>(wg, col, k, hw, og, base, ep, true);
         } else {
             gemm_blocked::<i64>(wg, col, k, hw, og, base, ep, false);
@@ -306,6 +421,8 @@ fn conv(
 trait Acc: Copy + Default + Send + Sync + std::ops::AddAssign + std::ops::Mul<Output = Self> {
     fn from_i32(v: i32) -> Self;
     fn to_i64(self) -> i64;
+    /// The slice itself when the accumulator type is i32 (for the vectorised epilogue).
+    fn as_i32(s: &[Self]) -> Option<&[i32]>;
 }
 impl Acc for i32 {
     #[inline(always)]
@@ -316,6 +433,9 @@ impl Acc for i32 {
     fn to_i64(self) -> i64 {
         self as i64
     }
+    fn as_i32(s: &[Self]) -> Option<&[i32]> {
+        Some(s)
+    }
 }
 impl Acc for i64 {
     #[inline(always)]
@@ -325,6 +445,9 @@ impl Acc for i64 {
     #[inline(always)]
     fn to_i64(self) -> i64 {
         self
+    }
+    fn as_i32(_: &[Self]) -> Option<&[i32]> {
+        None
     }
 }
 
@@ -436,50 +559,201 @@ fn gemm_blocked<T: Acc>(
         });
 }
 
-/// Depthwise conv over a zero-padded copy of each plane (no bounds checks in the inner loops).
+/// Depthwise conv over a zero-padded, phase-split copy of each plane (no bounds checks and only
+/// contiguous reads in the inner loops), parallel over channels.
 fn depthwise<T: Acc>(
     xd: &[i32],
     w: &[i32],
     a: &ConvAttrs,
-    [h, wd, oh, ow]: [usize; 4],
+    dims: [usize; 4],
     outv: &mut [i32],
     ep: &Epilogue<'_>,
     small: bool,
 ) {
-    let (kh, kw) = (a.kernel[0], a.kernel[1]);
+    let [h, wd, oh, ow] = dims;
     let hw = oh * ow;
-    let (ph, pw) = (h + a.pads[0] + a.pads[2], wd + a.pads[1] + a.pads[3]);
-    let (sy, sx, dy, dx) = (a.strides[0], a.strides[1], a.dilations[0], a.dilations[1]);
-    outv.par_chunks_mut(hw).enumerate().for_each(|(c, o)| {
-        let plane = &xd[c * h * wd..(c + 1) * h * wd];
-        let mut padded = vec![0i32; ph * pw];
-        for y in 0..h {
-            padded[(y + a.pads[0]) * pw + a.pads[1]..(y + a.pads[0]) * pw + a.pads[1] + wd]
-                .copy_from_slice(&plane[y * wd..(y + 1) * wd]);
+    let kk = a.kernel[0] * a.kernel[1];
+    if hw == 0 {
+        return;
+    }
+    outv.par_chunks_mut(hw)
+        .enumerate()
+        .for_each_init(DwBuf::default, |buf, (c, o)| {
+            let plane = &xd[c * h * wd..(c + 1) * h * wd];
+            let wc = &w[c * kk..(c + 1) * kk];
+            dw_plane::<T>(plane, wc, a, dims, c, o, ep, small, buf);
+        });
+}
+
+/// Per-task buffer of the depthwise kernel: the phase-split padded plane and its geometry.
+#[derive(Default)]
+struct DwBuf {
+    key: [usize; 7],
+    q: Vec<i32>,
+}
+
+/// One depthwise output plane, compiled for AVX-512 when the CPU has it (the loops are the same).
+#[allow(clippy::too_many_arguments)]
+fn dw_plane<T: Acc>(
+    plane: &[i32],
+    wc: &[i32],
+    a: &ConvAttrs,
+    dims: [usize; 4],
+    c: usize,
+    o: &mut [i32],
+    ep: &Epilogue<'_>,
+    small: bool,
+    buf: &mut DwBuf,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2")]
+        #[allow(clippy::too_many_arguments)]
+        fn v4<T: Acc>(
+            plane: &[i32],
+            wc: &[i32],
+            a: &ConvAttrs,
+            dims: [usize; 4],
+            c: usize,
+            o: &mut [i32],
+            ep: &Epilogue<'_>,
+            small: bool,
+            buf: &mut DwBuf,
+        ) {
+            dw_plane_body::<T>(plane, wc, a, dims, c, o, ep, small, buf)
         }
-        let wc = &w[c * kh * kw..(c + 1) * kh * kw];
-        let mut acc = vec![T::default(); ow];
-        for oy in 0..oh {
-            acc.iter_mut().for_each(|v| *v = T::default());
-            for ky in 0..kh {
-                let row = &padded[(oy * sy + ky * dy) * pw..(oy * sy + ky * dy + 1) * pw];
-                for kx in 0..kw {
-                    let wv = T::from_i32(wc[ky * kw + kx]);
-                    let off = kx * dx;
-                    if sx == 1 {
-                        for (a, &v) in acc.iter_mut().zip(&row[off..off + ow]) {
-                            *a += wv * T::from_i32(v);
-                        }
-                    } else {
-                        for (ox, a) in acc.iter_mut().enumerate() {
-                            *a += wv * T::from_i32(row[off + ox * sx]);
-                        }
-                    }
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the CPU has every feature `v4` is compiled for.
+            return unsafe { v4::<T>(plane, wc, a, dims, c, o, ep, small, buf) };
+        }
+    }
+    dw_plane_body::<T>(plane, wc, a, dims, c, o, ep, small, buf)
+}
+
+/// The padded plane `P` (input at (pt, pl), zeros around) is stored as `sx` phase planes
+/// `Q[b][y][j] = P[y][j*sx + b]`, so tap `(ky, kx)` of output row `oy` reads the contiguous run
+/// `Q[(kx*dx) % sx][oy*sy + ky*dy][(kx*dx)/sx ..][..ow]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dw_plane_body<T: Acc>(
+    plane: &[i32],
+    wc: &[i32],
+    a: &ConvAttrs,
+    [h, wd, oh, ow]: [usize; 4],
+    c: usize,
+    o: &mut [i32],
+    ep: &Epilogue<'_>,
+    small: bool,
+    buf: &mut DwBuf,
+) {
+    let (kh, kw) = (a.kernel[0], a.kernel[1]);
+    let (sy, sx, dy, dx) = (a.strides[0], a.strides[1], a.dilations[0], a.dilations[1]);
+    let (pt, pl) = (a.pads[0], a.pads[1]);
+    // Rows and columns the taps can reach (at least the input plus its leading pads).
+    let ph = ((oh - 1) * sy + (kh - 1) * dy + 1).max(h + pt);
+    let pw = ((ow - 1) * sx + (kw - 1) * dx + 1).max(wd + pl);
+    let wq = pw.div_ceil(sx);
+    let phase = ph * wq;
+    // Every plane of a layer writes the same interior cells: the zero borders laid down for the
+    // first plane stay valid for the next ones.
+    let key = [h, wd, sx, pt, pl, ph, wq];
+    if buf.key != key {
+        buf.q.clear();
+        buf.q.resize(sx * phase, 0);
+        buf.key = key;
+    }
+    let q = &mut buf.q[..];
+    for y in 0..h {
+        let row = &plane[y * wd..(y + 1) * wd];
+        for b in 0..sx {
+            // input columns x with (x + pl) % sx == b land in phase b at column (x + pl) / sx
+            let x0 = (b + sx - pl % sx) % sx;
+            if x0 >= wd {
+                continue;
+            }
+            let j0 = (x0 + pl) / sx;
+            let cnt = (wd - x0).div_ceil(sx);
+            let dst = &mut q[b * phase + (y + pt) * wq + j0..][..cnt];
+            if sx == 1 {
+                dst.copy_from_slice(row);
+            } else if sx == 2 {
+                crate::simd::gather2_i32(&row[x0..], dst);
+            } else {
+                for (k, d) in dst.iter_mut().enumerate() {
+                    *d = row[x0 + k * sx];
                 }
             }
-            ep.finish_row(c, &acc, &mut o[oy * ow..(oy + 1) * ow], small);
         }
-    });
+    }
+    // The accumulator row lives on the stack for the usual widths (no allocation per plane).
+    let mut stack = [T::default(); 256];
+    let mut heap = Vec::new();
+    let acc: &mut [T] = if ow <= stack.len() {
+        &mut stack[..ow]
+    } else {
+        heap.resize(ow, T::default());
+        &mut heap
+    };
+    let tap = |oy: usize, ky: usize, kx: usize| -> &[i32] {
+        let cx = kx * dx;
+        &q[(cx % sx) * phase + (oy * sy + ky * dy) * wq + cx / sx..][..ow]
+    };
+    if kh == 3 && kw == 3 {
+        // The nine taps summed per output with the accumulator in a register.
+        let w: [T; 9] = std::array::from_fn(|t| T::from_i32(wc[t]));
+        for oy in 0..oh {
+            let n = acc.len();
+            let (t0, t1, t2) = (
+                &tap(oy, 0, 0)[..n],
+                &tap(oy, 0, 1)[..n],
+                &tap(oy, 0, 2)[..n],
+            );
+            let (t3, t4, t5) = (
+                &tap(oy, 1, 0)[..n],
+                &tap(oy, 1, 1)[..n],
+                &tap(oy, 1, 2)[..n],
+            );
+            let (t6, t7, t8) = (
+                &tap(oy, 2, 0)[..n],
+                &tap(oy, 2, 1)[..n],
+                &tap(oy, 2, 2)[..n],
+            );
+            let f = T::from_i32;
+            for i in 0..n {
+                let mut s = w[0] * f(t0[i]);
+                s += w[1] * f(t1[i]);
+                s += w[2] * f(t2[i]);
+                s += w[3] * f(t3[i]);
+                s += w[4] * f(t4[i]);
+                s += w[5] * f(t5[i]);
+                s += w[6] * f(t6[i]);
+                s += w[7] * f(t7[i]);
+                s += w[8] * f(t8[i]);
+                acc[i] = s;
+            }
+            ep.finish_row(c, acc, &mut o[oy * ow..(oy + 1) * ow], small);
+        }
+        return;
+    }
+    for oy in 0..oh {
+        acc.iter_mut().for_each(|v| *v = T::default());
+        for ky in 0..kh {
+            let y = oy * sy + ky * dy;
+            for kx in 0..kw {
+                let wv = T::from_i32(wc[ky * kw + kx]);
+                let cx = kx * dx;
+                let src = &q[(cx % sx) * phase + y * wq + cx / sx..][..ow];
+                for (a, &v) in acc.iter_mut().zip(src) {
+                    *a += wv * T::from_i32(v);
+                }
+            }
+        }
+        ep.finish_row(c, acc, &mut o[oy * ow..(oy + 1) * ow], small);
+    }
 }
 
 fn im2col(
@@ -575,13 +849,37 @@ fn conv_transpose(
     Ok(outv)
 }
 
-fn gemm(x: Operand<'_>, w: &[i32], out: &[usize], ep: &Epilogue<'_>) -> Result<Vec<i32>, String> {
+fn gemm(
+    x: Operand<'_>,
+    w: &[i32],
+    prep: Option<&MacPrep>,
+    out: &[usize],
+    ep: &Epilogue<'_>,
+) -> Result<Vec<i32>, String> {
     let (m, k) = (x.shape[0], x.shape[1]);
     let nn = out[1];
     if w.len() != nn * k {
         return Err("Gemm weight size mismatch".into());
     }
     let mut outv = vec![0i32; m * nn];
+    let xmax = max_abs(x.data);
+    let w16 = prep
+        .and_then(|p| p.w16.as_deref())
+        .filter(|_| xmax <= i16::MAX as i64 && fits_i32(prep, w, k, xmax, ep.bias));
+    if let Some(w16) = w16 {
+        // Every sum fits i32 (checked): i16 dot products, exact.
+        let x16: Vec<i16> = x.data.iter().map(|&v| v as i16).collect();
+        outv.par_chunks_mut(nn).enumerate().for_each(|(r, orow)| {
+            let xr = &x16[r * k..(r + 1) * k];
+            orow.par_chunks_mut(64).enumerate().for_each(|(blk, o)| {
+                for (i, o) in o.iter_mut().enumerate() {
+                    let c = blk * 64 + i;
+                    *o = ep.finish(c, dot_i16(&w16[c * k..(c + 1) * k], xr) as i64);
+                }
+            });
+        });
+        return Ok(outv);
+    }
     outv.par_chunks_mut(nn).enumerate().for_each(|(r, orow)| {
         let xr = &x.data[r * k..(r + 1) * k];
         for (c, o) in orow.iter_mut().enumerate() {
@@ -591,6 +889,38 @@ fn gemm(x: Operand<'_>, w: &[i32], out: &[usize], ep: &Epilogue<'_>) -> Result<V
         }
     });
     Ok(outv)
+}
+
+#[inline(always)]
+fn dot_i16_body(a: &[i16], b: &[i16]) -> i32 {
+    // Wrapping: the caller proved the exact sum (and every partial sum) fits i32.
+    a.iter()
+        .zip(b)
+        .fold(0i32, |s, (&x, &y)| s.wrapping_add(x as i32 * y as i32))
+}
+
+/// `Σ a[i]·b[i]` in i32 (vectorised to `vpmaddwd` where the CPU has AVX-512BW or AVX2).
+fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx2")]
+        fn v4(a: &[i16], b: &[i16]) -> i32 {
+            dot_i16_body(a, b)
+        }
+        #[target_feature(enable = "avx2")]
+        fn v3(a: &[i16], b: &[i16]) -> i32 {
+            dot_i16_body(a, b)
+        }
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has AVX-512F/BW (and so AVX2).
+            return unsafe { v4(a, b) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { v3(a, b) };
+        }
+    }
+    dot_i16_body(a, b)
 }
 
 /// numpy-broadcast binary op on integers.

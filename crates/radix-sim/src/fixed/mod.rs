@@ -6,13 +6,16 @@
 //! Accumulation: products are summed in i32 when a per-layer bound proves it cannot overflow
 //! (every 8-bit layer), else in i64; both are exact, so results never depend on the choice.
 
+mod epilogue;
 mod kernels;
+mod vnni;
 
 use std::collections::HashMap;
 
 use ndarray::{ArrayD, Axis, IxDyn};
 use radix_ir::qmodel::{Placement, QKernel, QTensor, QuantModel};
 use radix_ir::{Graph, Node, ValueId};
+use rayon::prelude::*;
 
 use crate::{FloatEngine, SimError};
 
@@ -26,6 +29,8 @@ pub struct FixedEngine<'m> {
     cpu_graphs: HashMap<usize, Graph>,
     /// Per value: index of the last node reading it (to free tensors early).
     last_use: Vec<usize>,
+    /// Per node: weights prepared for the MAC kernels (packed once here, not per run).
+    mac_prep: Vec<Option<kernels::MacPrep>>,
 }
 
 impl<'m> FixedEngine<'m> {
@@ -51,10 +56,22 @@ impl<'m> FixedEngine<'m> {
         for &o in &g.outputs {
             last_use[o.0] = usize::MAX;
         }
+        let mac_prep = g
+            .nodes
+            .iter()
+            .zip(&model.nodes)
+            .map(|(node, q)| match &q.kernel {
+                QKernel::Mac {
+                    weights, requant, ..
+                } => Some(kernels::MacPrep::new(&node.op, weights, requant.len())),
+                _ => None,
+            })
+            .collect();
         Ok(FixedEngine {
             model,
             cpu_graphs,
             last_use,
+            mac_prep,
         })
     }
 
@@ -138,7 +155,17 @@ impl<'m> FixedEngine<'m> {
                     g.value(id).name
                 ))
             })?;
-            let data = a.iter().map(|&x| p.quantize(x)).collect();
+            let quantize = p.quantizer();
+            let data = match a.as_slice() {
+                Some(xs) => {
+                    let mut q = vec![0i32; xs.len()];
+                    q.par_chunks_mut(1 << 14)
+                        .zip(xs.par_chunks(1 << 14))
+                        .for_each(|(q, x)| quantize_slice(&quantize, x, q));
+                    q
+                }
+                None => a.iter().map(|&x| quantize(x)).collect(),
+            };
             let t = QTensor {
                 shape: a.shape().to_vec(),
                 data,
@@ -233,7 +260,15 @@ impl<'m> FixedEngine<'m> {
             .params(node.outputs[0])
             .map(|p| p.bits)
             .ok_or_else(|| SimError::node(node, "output has no parameters"))?;
-        kernels::exec(node, &qnode.kernel, &input, &out_shape, out_bits, g)
+        kernels::exec(
+            node,
+            &qnode.kernel,
+            self.mac_prep[i].as_ref(),
+            &input,
+            &out_shape,
+            out_bits,
+            g,
+        )
     }
 
     fn exec_cpu(
@@ -282,6 +317,32 @@ impl<'m> FixedEngine<'m> {
             })
             .collect()
     }
+}
+
+/// `q[i] = quantize(x[i])`, compiled for AVX-512 where the CPU has it (the float rounding then
+/// becomes vector instructions instead of a libm call per element; same results).
+fn quantize_slice<F: Fn(f32) -> i32>(quantize: &F, x: &[f32], q: &mut [i32]) {
+    #[inline(always)]
+    fn body<F: Fn(f32) -> i32>(quantize: &F, x: &[f32], q: &mut [i32]) {
+        for (q, &x) in q.iter_mut().zip(x) {
+            *q = quantize(x);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,sse4.1")]
+        fn v4<F: Fn(f32) -> i32>(quantize: &F, x: &[f32], q: &mut [i32]) {
+            body(quantize, x, q)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the CPU has every feature `v4` is compiled for.
+            return unsafe { v4(quantize, x, q) };
+        }
+    }
+    body(quantize, x, q)
 }
 
 /// An integer operand: a computed tensor or a quantized constant.

@@ -104,15 +104,17 @@ pub(crate) fn gemm_packed(
     let (nb, mb) = (n.div_ceil(NR), m.div_ceil(MR));
     let threads = rayon::current_num_threads().max(1);
     let want = threads * 3;
-    // Cut into ~3 tasks per thread: along columns when there are many, else along rows.
-    let (jc, mc) = if threads == 1 || nb * mb * k < 1 << 12 {
-        (nb, mb)
+    // Cut into ~3 tasks per thread (near-equal parts, so two threads get equal shares): along
+    // columns when there are many, else along rows.
+    let (jt, mt) = if threads == 1 || nb * mb * k < 1 << 12 {
+        (1, 1)
     } else if nb >= want {
-        (nb.div_ceil(want), mb)
+        (want, 1)
     } else {
-        (nb, mb.div_ceil(want))
+        (1, mb.min(want))
     };
-    let (jt, mt) = (nb.div_ceil(jc), mb.div_ceil(mc));
+    // Part `i` of `parts` near-equal parts of `0..total`.
+    let part = |total: usize, parts: usize, i: usize| (i * total / parts, (i + 1) * total / parts);
     let per = k * NR;
     let out = SharedMut(c.as_mut_ptr());
     // Rows ib_lo..ib_hi times the packed panels of column blocks jb_lo.. (panel i at i*per).
@@ -156,8 +158,9 @@ pub(crate) fn gemm_packed(
         );
         let task = |t: usize| {
             let (tj, tm) = (t / mt, t % mt);
-            let (jb_lo, jb_hi) = (tj * jc, ((tj + 1) * jc).min(nb));
-            for ib in tm * mc..((tm + 1) * mc).min(mb) {
+            let (jb_lo, jb_hi) = part(nb, jt, tj);
+            let (ib_lo, ib_hi) = part(mb, mt, tm);
+            for ib in ib_lo..ib_hi {
                 let r0 = ib * MR;
                 let rows = MR.min(m - r0);
                 let mut bv = [0.0f32; MR];
@@ -206,9 +209,10 @@ pub(crate) fn gemm_packed(
             src.pack(jb * NR, NR.min(n - jb * NR), panel);
         }
         let panels = &shared[..per * nb];
-        (0..mt)
-            .into_par_iter()
-            .for_each(|tm| sweep(tm * mc, ((tm + 1) * mc).min(mb), 0, panels));
+        (0..mt).into_par_iter().for_each(|tm| {
+            let (ib_lo, ib_hi) = part(mb, mt, tm);
+            sweep(ib_lo, ib_hi, 0, panels)
+        });
         SHARED_PANELS.with(|s| s.replace(shared));
         return;
     }
@@ -217,8 +221,8 @@ pub(crate) fn gemm_packed(
     let chunk = ((1 << 18) / per.max(1)).max(1);
     let task = |t: usize| {
         let (tj, tm) = (t / mt, t % mt);
-        let (jb_lo, jb_hi) = (tj * jc, ((tj + 1) * jc).min(nb));
-        let (ib_lo, ib_hi) = (tm * mc, ((tm + 1) * mc).min(mb));
+        let (jb_lo, jb_hi) = part(nb, jt, tj);
+        let (ib_lo, ib_hi) = part(mb, mt, tm);
         PANEL.with_borrow_mut(|panels| {
             let need = per * chunk.min(jb_hi - jb_lo);
             if panels.len() < need {
