@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod btm;
+
 use clap::{Args, Parser, Subcommand};
 use ndarray::{Array4, ArrayD, Axis, IxDyn};
 use radix::{AnalysisOptions, InputMapping, Model, ModelConfig};
@@ -31,6 +33,16 @@ enum Cmd {
     Radix {
         #[arg(long)]
         inputs: Vec<PathBuf>,
+    },
+    /// Bit-true match of the fast and reference fixed-point engines on every tensor of every
+    /// fixture model (KL520 int8, KL720 int8 and int16).
+    Btm {
+        /// Inputs per model (from its fixture data).
+        #[arg(long, default_value_t = 2)]
+        inputs: usize,
+        /// Only this fixture (mobilenetv2, ppocrv4_det, mtcnn_pnet, mtcnn_rnet, mtcnn_onet).
+        #[arg(long)]
+        model: Option<String>,
     },
     /// Benchmarks beside onnxruntime (needs /tmp/ortvenv, see docs/BENCHMARKS.md).
     Bench(BenchArgs),
@@ -157,6 +169,7 @@ fn main() -> ExitCode {
         Cmd::Evaluate(a) => evaluate(a),
         Cmd::Radix { inputs } => radix_cmd(&inputs),
         Cmd::Bench(a) => bench(a),
+        Cmd::Btm { inputs, model } => btm::btm(inputs, model.as_deref()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,14 +10,12 @@ mod epilogue;
 mod kernels;
 mod vnni;
 
-use std::collections::HashMap;
-
 use ndarray::{ArrayD, Axis, IxDyn};
 use radix_ir::qmodel::{Placement, QKernel, QTensor, QuantModel};
-use radix_ir::{Graph, Node, ValueId};
+use radix_ir::{Node, ValueId};
 use rayon::prelude::*;
 
-use crate::{FloatEngine, SimError};
+use crate::SimError;
 
 /// Called with every integer tensor as it is computed.
 pub type QObserver<'a> = &'a mut dyn FnMut(ValueId, &QTensor);
@@ -25,8 +23,8 @@ pub type QObserver<'a> = &'a mut dyn FnMut(ValueId, &QTensor);
 /// Runs a [`QuantModel`] in fixed point.
 pub struct FixedEngine<'m> {
     model: &'m QuantModel,
-    /// For CPU nodes: a one-node float graph (inputs = the node's activations).
-    cpu_graphs: HashMap<usize, Graph>,
+    /// Per node: runs on the CPU in float (between dequantize and quantize).
+    on_cpu: Vec<bool>,
     /// Per value: index of the last node reading it (to free tensors early).
     last_use: Vec<usize>,
     /// Per node: weights prepared for the MAC kernels (packed once here, not per run).
@@ -41,12 +39,11 @@ impl<'m> FixedEngine<'m> {
                 "quantized model does not match its graph (node or tensor count)".into(),
             ));
         }
-        let mut cpu_graphs = HashMap::new();
-        for (i, (node, q)) in g.nodes.iter().zip(&model.nodes).enumerate() {
-            if q.placement == Placement::Cpu || matches!(q.kernel, QKernel::Cpu) {
-                cpu_graphs.insert(i, single_node_graph(g, node));
-            }
-        }
+        let on_cpu = model
+            .nodes
+            .iter()
+            .map(|q| q.placement == Placement::Cpu || matches!(q.kernel, QKernel::Cpu))
+            .collect();
         let mut last_use = vec![0usize; g.values.len()];
         for (i, n) in g.nodes.iter().enumerate() {
             for &v in &n.inputs {
@@ -69,7 +66,7 @@ impl<'m> FixedEngine<'m> {
             .collect();
         Ok(FixedEngine {
             model,
-            cpu_graphs,
+            on_cpu,
             last_use,
             mac_prep,
         })
@@ -252,8 +249,8 @@ impl<'m> FixedEngine<'m> {
             ))
         };
         let qnode = &m.nodes[i];
-        if let Some(cg) = self.cpu_graphs.get(&i) {
-            return self.exec_cpu(node, cg, slots);
+        if self.on_cpu[i] {
+            return self.exec_cpu(node, slots);
         }
         let out_shape = g.shape(node.outputs[0]).to_vec();
         let out_bits = m
@@ -271,38 +268,40 @@ impl<'m> FixedEngine<'m> {
         )
     }
 
-    fn exec_cpu(
-        &self,
-        node: &Node,
-        cg: &Graph,
-        slots: &[Option<QTensor>],
-    ) -> Result<Vec<QTensor>, SimError> {
+    /// A CPU node: dequantize the activations, take constants from the float graph, run the
+    /// float op, quantize the outputs. The float op is the one definition of host float math
+    /// (`reference::cpu`), shared with the reference engine: host float is not part of the
+    /// integer semantics the two engines cross-check, and two float implementations would
+    /// disagree by one code wherever a result lands within float rounding of a step boundary.
+    fn exec_cpu(&self, node: &Node, slots: &[Option<QTensor>]) -> Result<Vec<QTensor>, SimError> {
         let m = self.model;
         let g = &m.graph;
-        let mut ins = Vec::new();
-        for &cid in &cg.inputs {
-            let name = &cg.value(cid).name;
-            let v = node
-                .inputs
-                .iter()
-                .copied()
-                .find(|&v| g.value(v).name == *name)
-                .ok_or_else(|| SimError::node(node, "input lost"))?;
-            let t = slots[v.0]
-                .as_ref()
-                .ok_or_else(|| SimError::node(node, "input not computed"))?;
-            let p = m
-                .params(v)
-                .ok_or_else(|| SimError::node(node, "input has no parameters"))?;
-            let a = ArrayD::from_shape_vec(
-                IxDyn(&t.shape),
-                t.data.iter().map(|&q| p.dequantize(q)).collect(),
-            )
-            .map_err(|e| SimError::node(node, e.to_string()))?;
-            ins.push(a);
+        let mut ins = Vec::with_capacity(node.inputs.len());
+        for &v in &node.inputs {
+            let x = match (&slots[v.0], g.const_data(v)) {
+                (Some(t), _) => {
+                    let p = m.params(v).ok_or_else(|| {
+                        SimError::node(node, format!("input `{}` has no parameters", g.value(v).name))
+                    })?;
+                    ArrayD::from_shape_vec(
+                        IxDyn(&t.shape),
+                        t.data.iter().map(|&q| p.dequantize(q)).collect(),
+                    )
+                    .map_err(|e| SimError::node(node, e.to_string()))?
+                }
+                (None, Some(c)) => c.clone(),
+                (None, None) => {
+                    return Err(SimError::node(
+                        node,
+                        format!("input `{}` is not available", g.value(v).name),
+                    ));
+                }
+            };
+            ins.push(x);
         }
-        let eng = FloatEngine::new(cg)?;
-        let outs = eng.run(&ins)?;
+        let shapes: Vec<Vec<usize>> = node.outputs.iter().map(|&o| g.shape(o).to_vec()).collect();
+        let outs = crate::reference::cpu::eval(g, node, &ins, &shapes)
+            .map_err(|e| SimError::node(node, e))?;
         node.outputs
             .iter()
             .zip(outs)
@@ -310,9 +309,10 @@ impl<'m> FixedEngine<'m> {
                 let p = m
                     .params(o)
                     .ok_or_else(|| SimError::node(node, "output has no parameters"))?;
+                let quantize = p.quantizer();
                 Ok(QTensor {
                     shape: a.shape().to_vec(),
-                    data: a.iter().map(|&x| p.quantize(x)).collect(),
+                    data: a.iter().map(|&x| quantize(x)).collect(),
                 })
             })
             .collect()
@@ -349,42 +349,4 @@ fn quantize_slice<F: Fn(f32) -> i32>(quantize: &F, x: &[f32], q: &mut [i32]) {
 pub(crate) struct Operand<'a> {
     pub shape: &'a [usize],
     pub data: &'a [i32],
-}
-
-/// A graph holding only `node`, its non-constant inputs as graph inputs and its constants.
-pub fn single_node_graph(g: &Graph, node: &Node) -> Graph {
-    let mut sg = Graph::new(format!("{}_cpu", node.name));
-    let mut map = HashMap::new();
-    for &v in &node.inputs {
-        if map.contains_key(&v) {
-            continue;
-        }
-        let val = g.value(v);
-        let id = match &val.data {
-            Some(d) => sg.add_const(val.name.clone(), (**d).clone()),
-            None => {
-                let id = sg.add_value(val.name.clone(), val.shape.clone());
-                sg.inputs.push(id);
-                id
-            }
-        };
-        map.insert(v, id);
-    }
-    let outputs: Vec<ValueId> = node
-        .outputs
-        .iter()
-        .map(|&o| {
-            let val = g.value(o);
-            sg.add_value(val.name.clone(), val.shape.clone())
-        })
-        .collect();
-    sg.outputs = outputs.clone();
-    sg.nodes.push(Node {
-        name: node.name.clone(),
-        op: node.op.clone(),
-        inputs: node.inputs.iter().map(|v| map[v]).collect(),
-        outputs,
-        origin: node.origin.clone(),
-    });
-    sg
 }

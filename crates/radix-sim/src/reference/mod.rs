@@ -29,7 +29,7 @@
 //! * A batch whose axis 0 is `k` times the graph's runs as `k` separate items, outputs
 //!   concatenated on axis 0, the observer called for each item.
 
-mod cpu;
+pub(crate) mod cpu;
 mod index;
 mod int;
 mod layout;

@@ -1,0 +1,214 @@
+//! `cargo xtask btm`: bit-true match of the fast fixed-point engine against the reference engine on
+//! every tensor of every fixture model, for KL520 int8 and KL720 int8 and int16 (KL520 has no
+//! 16-bit datapath). Each model is calibrated on its own fixture inputs and checked on them.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::{Array3, Array4, ArrayD, Axis};
+use radix_ir::ValueId;
+use radix_ir::qmodel::QTensor;
+use radix_quant::{QuantConfig, calibrate, prepare, quantize};
+use radix_target::Platform;
+
+use crate::R;
+
+struct Fixture {
+    name: &'static str,
+    file: &'static str,
+    /// A fixed input shape for models with dynamic dimensions.
+    shape: Option<(&'static str, Vec<usize>)>,
+    items: Vec<Vec<ArrayD<f32>>>,
+}
+
+fn npy<T: ndarray_npy::ReadableElement, D: ndarray::Dimension>(
+    root: &Path,
+    rel: &str,
+) -> R<ndarray::Array<T, D>> {
+    ndarray_npy::read_npy(root.join(rel)).map_err(|e| format!("{rel}: {e}"))
+}
+
+/// Fixture inputs, built with the formulas of fixtures/README.md.
+fn fixtures(root: &Path, per_model: usize) -> R<Vec<Fixture>> {
+    let photos: Vec<Vec<ArrayD<f32>>> = crate::bundled_photos()?
+        .into_iter()
+        .take(per_model)
+        .map(|p| vec![p])
+        .collect();
+    let page: Array3<u8> = npy(root, "fixtures/reference/ppocr_page_rgb_u8.npy")?;
+    let page = Array4::from_shape_fn((1, 3, 640, 640), |(_, c, y, x)| {
+        (page[[y, x, 2 - c]] as f32 / 255.0 - 0.5) / 0.5
+    });
+    let astro: Array3<u8> = npy(root, "fixtures/reference/mtcnn_pnet_astronaut_rgb_u8.npy")?;
+    let astro = Array4::from_shape_fn((1, 3, 72, 96), |(_, c, y, x)| {
+        (astro[[y, x, c]] as f32 - 127.5) / 128.0
+    });
+    let lfw = |size: usize| -> R<Vec<Vec<ArrayD<f32>>>> {
+        let u: Array3<u8> = npy(root, &format!("fixtures/reference/mtcnn_lfw{size}_u8.npy"))?;
+        Ok(u.axis_iter(Axis(0))
+            .step_by(200 / per_model.max(1))
+            .take(per_model)
+            .map(|p| {
+                let a = Array4::from_shape_fn((1, 3, size, size), |(_, _, y, x)| {
+                    (p[[y, x]] as f32 / 255.0 * 255.0 - 127.5) / 128.0
+                });
+                vec![a.into_dyn()]
+            })
+            .collect())
+    };
+    Ok(vec![
+        Fixture {
+            name: "mobilenetv2",
+            file: "mobilenetv2.onnx",
+            shape: None,
+            items: photos,
+        },
+        Fixture {
+            name: "ppocrv4_det",
+            file: "ppocrv4_det.onnx",
+            shape: None,
+            items: vec![vec![page.into_dyn()]],
+        },
+        Fixture {
+            name: "mtcnn_pnet",
+            file: "mtcnn_pnet.onnx",
+            shape: Some(("input", vec![1, 3, 72, 96])),
+            items: vec![vec![astro.into_dyn()]],
+        },
+        Fixture {
+            name: "mtcnn_rnet",
+            file: "mtcnn_rnet.onnx",
+            shape: None,
+            items: lfw(24)?,
+        },
+        Fixture {
+            name: "mtcnn_onet",
+            file: "mtcnn_onet.onnx",
+            shape: None,
+            items: lfw(48)?,
+        },
+    ])
+}
+
+/// Runs the check; returns an error naming every configuration that differs.
+pub(crate) fn btm(per_model: usize, only: Option<&str>) -> R<()> {
+    let root = crate::workspace_root();
+    let mut failures = Vec::new();
+    println!("bit-true match, fast vs reference engine, every tensor of every input");
+    println!(
+        "{:<12} {:>4} {:>5} {:>7} {:>10} {:>9} {:>9}  result",
+        "model", "kl", "bits", "inputs", "tensors", "fast ms", "ref ms"
+    );
+    for fx in fixtures(&root, per_model)? {
+        if only.is_some_and(|m| m != fx.name) {
+            continue;
+        }
+        let mut opts = radix_onnx::ImportOptions::default();
+        if let Some((name, shape)) = &fx.shape {
+            opts.input_shapes.insert((*name).to_string(), shape.clone());
+        }
+        let path = root.join("fixtures/models").join(fx.file);
+        let mut g = radix_onnx::import_path_with(&path, &opts).map_err(|e| e.to_string())?;
+        radix_ir::passes::optimize(&mut g).map_err(|e| e.to_string())?;
+        prepare(&mut g);
+        let calib = calibrate(&g, &fx.items, false).map_err(|e| format!("{}: {e}", fx.name))?;
+        for (platform, bits) in [
+            (Platform::Kl520, 8u8),
+            (Platform::Kl720, 8),
+            (Platform::Kl720, 16),
+        ] {
+            let mut cfg = QuantConfig::int8(platform);
+            (
+                cfg.datapath_bits,
+                cfg.weight_bits,
+                cfg.model_in_bits,
+                cfg.model_out_bits,
+            ) = (bits, bits, bits, bits);
+            let q = quantize(&g, &calib, &cfg)
+                .map_err(|e| format!("{}: {e}", fx.name))?
+                .model;
+            let fast = radix_sim::FixedEngine::new(&q).map_err(|e| e.to_string())?;
+            let nv = q.graph.values.len();
+            let (mut tensors, mut differing) = (0usize, Vec::new());
+            let (mut t_fast, mut t_ref) = (0f64, 0f64);
+            for (k, item) in fx.items.iter().enumerate() {
+                let mut a: Vec<Option<QTensor>> = vec![None; nv];
+                let t = Instant::now();
+                fast.run_observed(
+                    item,
+                    Some(&mut |id: ValueId, t: &QTensor| a[id.0] = Some(t.clone())),
+                )
+                .map_err(|e| format!("{}: fast engine: {e}", fx.name))?;
+                t_fast += t.elapsed().as_secs_f64();
+                let mut b: Vec<Option<QTensor>> = vec![None; nv];
+                let t = Instant::now();
+                radix_sim::reference::run_reference(&q, item, &mut |id: ValueId, t: &QTensor| {
+                    b[id.0] = Some(t.clone())
+                })
+                .map_err(|e| format!("{}: reference engine: {e}", fx.name))?;
+                t_ref += t.elapsed().as_secs_f64();
+                for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                    match (x, y) {
+                        (Some(x), Some(y)) => {
+                            tensors += 1;
+                            if x != y {
+                                let n = x.data.iter().zip(&y.data).filter(|(p, q)| p != q).count();
+                                let op = q
+                                    .graph
+                                    .nodes
+                                    .iter()
+                                    .position(|nd| nd.outputs.contains(&ValueId(i)))
+                                    .map(|j| format!("{:?} {:?}", q.graph.nodes[j].op, q.nodes[j].kernel))
+                                    .unwrap_or_default();
+                                let first = x.data.iter().zip(&y.data).position(|(p, q)| p != q).unwrap_or(0);
+                                differing.push(format!(
+                                    "input {k} `{}`: {n} of {} values (first at {first}: fast {} ref {}), {}",
+                                    q.graph.value(ValueId(i)).name,
+                                    x.data.len(),
+                                    x.data[first],
+                                    y.data[first],
+                                    op.chars().take(400).collect::<String>()
+                                ));
+                            }
+                        }
+                        // Graph inputs are quantized by the caller of the reference engine.
+                        (Some(_), None) if q.graph.inputs.contains(&ValueId(i)) => {}
+                        (None, None) => {}
+                        _ => differing.push(format!(
+                            "input {k} `{}`: computed by one engine only",
+                            q.graph.value(ValueId(i)).name
+                        )),
+                    }
+                }
+            }
+            let n = fx.items.len() as f64;
+            println!(
+                "{:<12} {:>4} {:>5} {:>7} {:>10} {:>9.2} {:>9.1}  {}",
+                fx.name,
+                platform.number(),
+                format!("int{bits}"),
+                fx.items.len(),
+                tensors,
+                t_fast * 1e3 / n,
+                t_ref * 1e3 / n,
+                if differing.is_empty() {
+                    "identical".to_string()
+                } else {
+                    format!("DIFFER ({})", differing.len())
+                }
+            );
+            for d in differing.iter().take(5) {
+                println!("    {d}");
+            }
+            if !differing.is_empty() {
+                failures.push(format!("{} KL{} int{bits}", fx.name, platform.number()));
+            }
+        }
+    }
+    if failures.is_empty() {
+        println!("all identical");
+        Ok(())
+    } else {
+        Err(format!("bit-true match failed: {}", failures.join(", ")))
+    }
+}
