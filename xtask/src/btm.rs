@@ -91,7 +91,7 @@ fn fixtures(root: &Path, per_model: usize) -> R<Vec<Fixture>> {
 }
 
 /// Runs the check; returns an error naming every configuration that differs.
-pub(crate) fn btm(per_model: usize, only: Option<&str>) -> R<()> {
+pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> {
     let root = crate::workspace_root();
     let mut failures = Vec::new();
     println!("bit-true match, fast vs reference engine, every tensor of every input");
@@ -134,12 +134,39 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>) -> R<()> {
             for (k, item) in fx.items.iter().enumerate() {
                 let mut a: Vec<Option<QTensor>> = vec![None; nv];
                 let t = Instant::now();
+                let mut last = Instant::now();
+                let mut spent: Vec<(f64, usize)> = Vec::new();
                 fast.run_observed(
                     item,
-                    Some(&mut |id: ValueId, t: &QTensor| a[id.0] = Some(t.clone())),
+                    Some(&mut |id: ValueId, t: &QTensor| {
+                        spent.push((last.elapsed().as_secs_f64() * 1e3, id.0));
+                        a[id.0] = Some(t.clone());
+                        last = Instant::now();
+                    }),
                 )
                 .map_err(|e| format!("{}: fast engine: {e}", fx.name))?;
                 t_fast += t.elapsed().as_secs_f64();
+                if profile && k == 0 {
+                    spent.sort_by(|x, y| y.0.total_cmp(&x.0));
+                    for (ms, v) in spent.iter().take(8) {
+                        let node = q
+                            .graph
+                            .nodes
+                            .iter()
+                            .find(|nd| nd.outputs.contains(&ValueId(*v)));
+                        let desc = node
+                            .map(|nd| {
+                                let shapes: Vec<_> = nd
+                                    .inputs
+                                    .iter()
+                                    .map(|&i| q.graph.shape(i).to_vec())
+                                    .collect();
+                                format!("{} {shapes:?}", nd.op.type_name())
+                            })
+                            .unwrap_or_else(|| "input".into());
+                        println!("    fast {ms:8.2} ms  {desc}");
+                    }
+                }
                 let mut b: Vec<Option<QTensor>> = vec![None; nv];
                 let t = Instant::now();
                 radix_sim::reference::run_reference(&q, item, &mut |id: ValueId, t: &QTensor| {
@@ -158,9 +185,16 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>) -> R<()> {
                                     .nodes
                                     .iter()
                                     .position(|nd| nd.outputs.contains(&ValueId(i)))
-                                    .map(|j| format!("{:?} {:?}", q.graph.nodes[j].op, q.nodes[j].kernel))
+                                    .map(|j| {
+                                        format!("{:?} {:?}", q.graph.nodes[j].op, q.nodes[j].kernel)
+                                    })
                                     .unwrap_or_default();
-                                let first = x.data.iter().zip(&y.data).position(|(p, q)| p != q).unwrap_or(0);
+                                let first = x
+                                    .data
+                                    .iter()
+                                    .zip(&y.data)
+                                    .position(|(p, q)| p != q)
+                                    .unwrap_or(0);
                                 differing.push(format!(
                                     "input {k} `{}`: {n} of {} values (first at {first}: fast {} ref {}), {}",
                                     q.graph.value(ValueId(i)).name,

@@ -43,6 +43,9 @@ enum Cmd {
         /// Only this fixture (mobilenetv2, ppocrv4_det, mtcnn_pnet, mtcnn_rnet, mtcnn_onet).
         #[arg(long)]
         model: Option<String>,
+        /// Print the fast engine's slowest nodes on the first input.
+        #[arg(long)]
+        profile: bool,
     },
     /// Benchmarks beside onnxruntime (needs /tmp/ortvenv, see docs/BENCHMARKS.md).
     Bench(BenchArgs),
@@ -169,7 +172,11 @@ fn main() -> ExitCode {
         Cmd::Evaluate(a) => evaluate(a),
         Cmd::Radix { inputs } => radix_cmd(&inputs),
         Cmd::Bench(a) => bench(a),
-        Cmd::Btm { inputs, model } => btm::btm(inputs, model.as_deref()),
+        Cmd::Btm {
+            inputs,
+            model,
+            profile,
+        } => btm::btm(inputs, model.as_deref(), profile),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -281,7 +281,10 @@ impl<'m> FixedEngine<'m> {
             let x = match (&slots[v.0], g.const_data(v)) {
                 (Some(t), _) => {
                     let p = m.params(v).ok_or_else(|| {
-                        SimError::node(node, format!("input `{}` has no parameters", g.value(v).name))
+                        SimError::node(
+                            node,
+                            format!("input `{}` has no parameters", g.value(v).name),
+                        )
                     })?;
                     ArrayD::from_shape_vec(
                         IxDyn(&t.shape),
