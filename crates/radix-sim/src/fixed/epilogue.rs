@@ -28,14 +28,54 @@ pub(crate) fn requant_row(
     debug_assert!((1..=62).contains(&shift) && acc.len() == out.len());
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512dq")
-    {
-        // SAFETY: the CPU has AVX-512F/DQ.
+    if vector_ok() {
+        // SAFETY: the CPU has AVX-512F/DQ/VL.
         done = unsafe { x86::requant_row(acc, bias, mult, shift, lo, hi, out) };
     }
     for (o, &v) in out[done..].iter_mut().zip(&acc[done..]) {
         *o = one(v, bias, mult, shift, lo, hi);
+    }
+}
+
+/// One row of a 3x3 depthwise conv with the requantization fused: `out[i] = requant(Σ_t w[t] ·
+/// taps[t][i] + bias)` (module doc), the sums in i32: the caller proved every sum fits i32 and
+/// every product fits it too. Returns false (nothing written) when the CPU lacks AVX-512.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dw3x3_row(
+    taps: &[&[i32]; 9],
+    w: &[i32; 9],
+    bias: i64,
+    mult: i64,
+    shift: u32,
+    lo: i64,
+    hi: i64,
+    out: &mut [i32],
+) -> bool {
+    assert!(taps.iter().all(|t| t.len() >= out.len()) && (1..=62).contains(&shift));
+    #[cfg(target_arch = "x86_64")]
+    if vector_ok() {
+        // SAFETY: AVX-512F/DQ/VL checked; tap lengths checked above.
+        unsafe {
+            let p = x86::Params::new(bias, mult, shift, lo, hi);
+            x86::dw3x3_row(taps, w, &p, out);
+        }
+        return true;
+    }
+    let _ = (taps, w, bias, mult, lo, hi, out);
+    false
+}
+
+/// True when the AVX-512 paths of this module run.
+pub(crate) fn vector_ok() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
@@ -83,11 +123,63 @@ pub(crate) fn add_rows(
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// Whole groups of 8; returns how many elements it wrote.
+    /// The requantization of 8 i64 lanes (see the module doc).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+    fn requant8(v: __m512i, p: &Params) -> __m512i {
+        let prod = _mm512_mullo_epi64(_mm512_add_epi64(v, p.bias), p.mult);
+        let neg = _mm512_cmplt_epi64_mask(prod, _mm512_setzero_si512());
+        let mag = _mm512_srl_epi64(_mm512_add_epi64(_mm512_abs_epi64(prod), p.half), p.cnt);
+        let r = _mm512_mask_sub_epi64(mag, neg, _mm512_setzero_si512(), mag);
+        _mm512_max_epi64(_mm512_min_epi64(r, p.hi), p.lo)
+    }
+
+    /// The requantization of 16 i32 lanes to 16 i32 outputs.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+    fn requant16(acc: __m512i, p: &Params) -> __m512i {
+        let lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc));
+        let hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(acc));
+        let lo = _mm512_cvtepi64_epi32(requant8(lo, p));
+        let hi = _mm512_cvtepi64_epi32(requant8(hi, p));
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    }
+
+    /// Broadcast constants of one requantization.
+    pub(super) struct Params {
+        bias: __m512i,
+        mult: __m512i,
+        half: __m512i,
+        lo: __m512i,
+        hi: __m512i,
+        cnt: __m128i,
+    }
+
+    impl Params {
+        #[target_feature(enable = "avx512f")]
+        pub(super) fn new(bias: i64, mult: i64, shift: u32, lo: i64, hi: i64) -> Params {
+            Params {
+                bias: _mm512_set1_epi64(bias),
+                mult: _mm512_set1_epi64(mult),
+                half: _mm512_set1_epi64(1i64 << (shift - 1)),
+                lo: _mm512_set1_epi64(lo),
+                hi: _mm512_set1_epi64(hi),
+                cnt: _mm_set_epi64x(0, shift as i64),
+            }
+        }
+    }
+
+    /// Lanes `0..n` of a 16-lane step.
+    #[inline]
+    fn mask(n: usize) -> __mmask16 {
+        if n >= 16 { 0xffff } else { ((1u32 << n) - 1) as __mmask16 }
+    }
+
+    /// The whole row, the tail with masked loads and stores; returns how many it wrote.
     ///
     /// # Safety
-    /// AVX-512F/DQ present.
-    #[target_feature(enable = "avx512f,avx512dq")]
+    /// AVX-512F/DQ/VL present.
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn requant_row(
         acc: &[i32],
@@ -98,27 +190,45 @@ mod x86 {
         hi: i64,
         out: &mut [i32],
     ) -> usize {
-        let n = acc.len().min(out.len()) / 8 * 8;
-        let (b, m) = (_mm512_set1_epi64(bias), _mm512_set1_epi64(mult));
-        let half = _mm512_set1_epi64(1i64 << (shift - 1));
-        let (lo, hi) = (_mm512_set1_epi64(lo), _mm512_set1_epi64(hi));
-        let cnt = _mm_set_epi64x(0, shift as i64);
-        let zero = _mm512_setzero_si512();
+        let n = acc.len().min(out.len());
+        let p = Params::new(bias, mult, shift, lo, hi);
         let mut i = 0;
         while i < n {
-            // SAFETY: i + 8 <= n <= acc.len(), out.len().
+            let k = mask(n - i);
+            // SAFETY: the mask limits loads and stores to lanes i .. n.
             unsafe {
-                let v = _mm512_cvtepi32_epi64(_mm256_loadu_si256(acc.as_ptr().add(i) as *const _));
-                let p = _mm512_mullo_epi64(_mm512_add_epi64(v, b), m);
-                let neg = _mm512_cmplt_epi64_mask(p, zero);
-                let mag = _mm512_srl_epi64(_mm512_add_epi64(_mm512_abs_epi64(p), half), cnt);
-                let r = _mm512_mask_sub_epi64(mag, neg, zero, mag);
-                let r = _mm512_max_epi64(_mm512_min_epi64(r, hi), lo);
-                _mm256_storeu_si256(out.as_mut_ptr().add(i) as *mut _, _mm512_cvtepi64_epi32(r));
+                let v = _mm512_maskz_loadu_epi32(k, acc.as_ptr().add(i));
+                _mm512_mask_storeu_epi32(out.as_mut_ptr().add(i), k, requant16(v, &p));
             }
-            i += 8;
+            i += 16;
         }
         n
+    }
+
+    /// One output row of a 3x3 depthwise conv: `out[i] = requant(Σ_t w[t] · taps[t][i])`, the
+    /// sums in i32 (the caller proved they fit).
+    ///
+    /// # Safety
+    /// AVX-512F/DQ/VL present; every tap holds at least `out.len()` values.
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+    pub(super) unsafe fn dw3x3_row(taps: &[&[i32]; 9], w: &[i32; 9], p: &Params, out: &mut [i32]) {
+        let n = out.len();
+        let wv: [__m512i; 9] = std::array::from_fn(|t| _mm512_set1_epi32(w[t]));
+        let mut i = 0;
+        while i < n {
+            let k = mask(n - i);
+            // SAFETY: the mask limits loads to lanes i .. n of taps at least n long, and the
+            // store to out[i .. n].
+            unsafe {
+                let mut acc = _mm512_mullo_epi32(wv[0], _mm512_maskz_loadu_epi32(k, taps[0].as_ptr().add(i)));
+                for t in 1..9 {
+                    let x = _mm512_maskz_loadu_epi32(k, taps[t].as_ptr().add(i));
+                    acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(wv[t], x));
+                }
+                _mm512_mask_storeu_epi32(out.as_mut_ptr().add(i), k, requant16(acc, p));
+            }
+            i += 16;
+        }
     }
 }
 

@@ -247,6 +247,19 @@ impl Epilogue<'_> {
         }
     }
 
+    /// `(bias, mult, shift, lo, hi)` of channel `c` when its requantization takes the
+    /// branch-free form of `epilogue` (every `acc + bias` fits i32, one multiplier, shift in
+    /// 1..=62), with `lo, hi` the activation clamp within the bitwidth.
+    fn simple(&self, c: usize, small: bool) -> Option<(i64, i64, u32, i64, i64)> {
+        let r = self.requant[c];
+        if !small || self.requant_neg.is_some() || !(1..=62).contains(&r.shift) {
+            return None;
+        }
+        let q = radix_ir::qmodel::qmax(self.bits) as i64;
+        let (lo, hi) = ((self.lo as i64).max(-q), (self.hi as i64).min(q));
+        Some((self.bias[c], r.mult as i64, r.shift as u32, lo, hi))
+    }
+
     #[inline]
     fn finish(&self, c: usize, acc: i64) -> i32 {
         let acc = acc + self.bias[c];
@@ -702,6 +715,19 @@ fn dw_plane_body<T: Acc>(
         let cx = kx * dx;
         &q[(cx % sx) * phase + (oy * sy + ky * dy) * wq + cx / sx..][..ow]
     };
+    if kh == 3 && kw == 3
+        && let Some((b, m, sh, lo, hi)) = ep.simple(c, small)
+        && T::as_i32(&[]).is_some()
+        && epilogue::vector_ok()
+    {
+        // i32 sums (proved exact), requantized in the same pass.
+        let w: [i32; 9] = std::array::from_fn(|t| wc[t]);
+        for oy in 0..oh {
+            let taps: [&[i32]; 9] = std::array::from_fn(|t| tap(oy, t / 3, t % 3));
+            epilogue::dw3x3_row(&taps, &w, b, m, sh, lo, hi, &mut o[oy * ow..(oy + 1) * ow]);
+        }
+        return;
+    }
     if kh == 3 && kw == 3 {
         // The nine taps summed per output with the accumulator in a register.
         let w: [T; 9] = std::array::from_fn(|t| T::from_i32(wc[t]));
