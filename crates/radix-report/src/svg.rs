@@ -201,7 +201,8 @@ pub fn snr_chart(nodes: &[NodeRow]) -> Option<String> {
         y = coord(height - 6.0),
     );
 
-    // Bars.
+    // Bars. `bar_tops[i]` is the highest y any mark of layer i reaches (for label placement).
+    let mut bar_tops = vec![y0; nodes.len()];
     s.push_str(r#"<g class="bars">"#);
     for (i, node) in nodes.iter().enumerate() {
         let x = x_of(i);
@@ -209,6 +210,7 @@ pub fn snr_chart(nodes: &[NodeRow]) -> Option<String> {
         match node.snr_db {
             Some(v) if v == f64::INFINITY => {
                 let top = y(hi);
+                bar_tops[i] = top - 14.0;
                 let _ = write!(
                     s,
                     r#"<rect class="bar exact" data-node="{i}" x="{x}" y="{y}" width="{w}" height="{h}"><title>{tip}: ∞ dB (bit-exact; bar capped)</title></rect>"#,
@@ -245,6 +247,7 @@ pub fn snr_chart(nodes: &[NodeRow]) -> Option<String> {
                 } else {
                     (y0, yv - y0)
                 };
+                bar_tops[i] = top;
                 let capped = if v == f64::NEG_INFINITY || v < lo {
                     " (capped)"
                 } else {
@@ -295,8 +298,24 @@ pub fn snr_chart(nodes: &[NodeRow]) -> Option<String> {
         ty = coord(yg + 4.0),
     );
 
-    // Worst layers: numbered marker at the bar plus a name label, nudged up to avoid overlaps.
-    let mut placed: Vec<Placed> = Vec::new();
+    // Worst layers: numbered marker above the bar plus a name label, placed clear of the bars
+    // under it and of the labels already placed.
+    let top_under = |x0: f64, x1: f64| -> f64 {
+        (0..nodes.len())
+            .filter(|&j| x_of(j) < x1 && x0 < x_of(j) + bar_w)
+            .map(|j| bar_tops[j])
+            .fold(f64::INFINITY, f64::min)
+    };
+    // The 20 dB guide counts as taken, so no label sits on its dashes.
+    let mut placed: Vec<Placed> = vec![Placed {
+        x0: ml,
+        x1: ml + plot_w,
+        y0: yg - 2.0,
+        y1: yg + 2.0,
+    }];
+    // Leaders first, then markers and labels, so no leader crosses a label.
+    let mut leaders = String::new();
+    let mut marks = String::new();
     for (rank, &i) in worst_layers(nodes, LABELLED_WORST).iter().enumerate() {
         let Some(v) = nodes[i].snr_db else { continue };
         let cx = x_of(i) + bar_w / 2.0;
@@ -309,11 +328,30 @@ pub fn snr_chart(nodes: &[NodeRow]) -> Option<String> {
         };
         let label = format!("{who} · {} dB", db(v));
         let tw = label.chars().count() as f64 * 6.3 + 6.0;
-        let right = cx + 10.0 + tw <= ml + plot_w;
-        let mut my = (bar_top - 12.0).max(mt + 8.0);
+        // Label to the right of the marker when it fits, else to the left; of the sides that
+        // fit, the one over lower bars (so the marker stays near its bar).
+        let span = |right: bool| {
+            if right {
+                (cx - 9.0, cx + 12.0 + tw)
+            } else {
+                (cx - 12.0 - tw, cx + 9.0)
+            }
+        };
+        let fits_right = cx + 12.0 + tw <= ml + plot_w;
+        let fits_left = cx - 12.0 - tw >= ml;
+        let clear_y = |right: bool| {
+            let (x0, x1) = span(right);
+            (top_under(x0, x1) - 11.0).min(bar_top - 12.0)
+        };
+        let right = match (fits_right, fits_left) {
+            (true, true) => clear_y(true) >= clear_y(false),
+            (r, _) => r,
+        };
+        let (x0, x1) = span(right);
+        let mut my = clear_y(right).max(mt + 8.0);
         let mut bx = Placed {
-            x0: if right { cx - 8.0 } else { cx - 12.0 - tw },
-            x1: if right { cx + 12.0 + tw } else { cx + 8.0 },
+            x0,
+            x1,
             y0: my - 8.0,
             y1: my + 8.0,
         };
@@ -332,12 +370,19 @@ pub fn snr_chart(nodes: &[NodeRow]) -> Option<String> {
         } else {
             (cx - 11.0, "end")
         };
+        // The leader runs from the marker's edge to the bar top.
+        let ly = if my < bar_top { my + 8.0 } else { my - 8.0 };
         let _ = write!(
-            s,
-            r##"<a class="worst" href="#node-{i}"><line class="leader" x1="{cx}" x2="{cx}" y1="{ly}" y2="{bt}"/><circle class="worst-dot" cx="{cx}" cy="{my}" r="8"/><text class="worst-rank" x="{cx}" y="{ry}" text-anchor="middle">{r}</text><text class="worst-label" x="{tx}" y="{ry}" text-anchor="{anchor}">{label}</text></a>"##,
+            leaders,
+            r#"<line class="leader" x1="{cx}" x2="{cx}" y1="{ly}" y2="{bt}"/>"#,
             cx = coord(cx),
-            ly = coord(my + 8.0),
+            ly = coord(ly),
             bt = coord(bar_top),
+        );
+        let _ = write!(
+            marks,
+            r##"<a class="worst" href="#node-{i}"><circle class="worst-dot" cx="{cx}" cy="{my}" r="8"/><text class="worst-rank" x="{cx}" y="{ry}" text-anchor="middle">{r}</text><text class="worst-label" x="{tx}" y="{ry}" text-anchor="{anchor}">{label}</text></a>"##,
+            cx = coord(cx),
             my = coord(my),
             ry = coord(my + 3.8),
             r = rank + 1,
@@ -346,6 +391,8 @@ pub fn snr_chart(nodes: &[NodeRow]) -> Option<String> {
         );
         placed.push(bx);
     }
+    s.push_str(&leaders);
+    s.push_str(&marks);
     s.push_str("</svg>");
     Some(s)
 }

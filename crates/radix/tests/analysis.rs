@@ -1,54 +1,10 @@
 //! End-to-end checks of the public API on the bundled MobileNetV2 and photos.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use ndarray::{Array4, ArrayD, Axis};
+use common::{mapping, mobilenet, opts, photos};
+use ndarray::ArrayD;
 use radix::{AnalysisOptions, Error, InputMapping, Model, ModelConfig};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn photos(n: usize) -> Vec<ArrayD<f32>> {
-    let raw: ndarray::Array4<u8> =
-        ndarray_npy::read_npy(fixtures().join("images/photos_224_uint8_nhwc.npy")).unwrap();
-    let (mean, std) = ([0.485f32, 0.456, 0.406], [0.229f32, 0.224, 0.225]);
-    raw.axis_iter(Axis(0))
-        .take(n)
-        .map(|img| {
-            Array4::from_shape_fn((1, 3, 224, 224), |(_, c, y, x)| {
-                (img[[y, x, c]] as f32 / 255.0 - mean[c]) / std[c]
-            })
-            .into_dyn()
-        })
-        .collect()
-}
-
-fn mobilenet(platform: u32) -> ModelConfig {
-    ModelConfig::from_onnx(fixtures().join("models/mobilenetv2.onnx"), platform).unwrap()
-}
-
-fn key_file(dir: &Path) -> PathBuf {
-    let p = dir.join("test.key");
-    std::fs::write(&p, "11".repeat(32)).unwrap();
-    p
-}
-
-fn opts(dir: &Path) -> AnalysisOptions {
-    AnalysisOptions {
-        output_dir: dir.join("out"),
-        threads: 2,
-        key_file: Some(key_file(dir)),
-        progress: false,
-        ..Default::default()
-    }
-}
-
-fn mapping(arrays: Vec<ArrayD<f32>>) -> InputMapping {
-    let mut m = InputMapping::new();
-    m.insert("input", arrays);
-    m
-}
 
 #[test]
 fn mode2_writes_bie_and_report_and_bie_round_trips() {
