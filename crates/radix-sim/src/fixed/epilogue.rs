@@ -37,31 +37,39 @@ pub(crate) fn requant_row(
     }
 }
 
-/// One row of a 3x3 depthwise conv with the requantization fused: `out[i] = requant(Σ_t w[t] ·
-/// taps[t][i] + bias)` (module doc), the sums in i32: the caller proved every sum fits i32 and
-/// every product fits it too. Returns false (nothing written) when the CPU lacks AVX-512.
+/// One output plane of a 3x3 depthwise conv with the requantization fused:
+/// `out[oy*ow + i] = requant(Σ_t w[t] · q[oy*row_step + offs[t] + i] + bias)` (module doc), the
+/// sums in i32: the caller proved every sum and product fits i32. Returns false (nothing
+/// written) when the CPU lacks AVX-512.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn dw3x3_row(
-    taps: &[&[i32]; 9],
+pub(crate) fn dw3x3_plane(
+    q: &[i32],
+    offs: &[usize; 9],
+    row_step: usize,
+    ow: usize,
     w: &[i32; 9],
-    bias: i64,
-    mult: i64,
-    shift: u32,
-    lo: i64,
-    hi: i64,
+    rq: (i64, i64, u32, i64, i64),
     out: &mut [i32],
 ) -> bool {
-    assert!(taps.iter().all(|t| t.len() >= out.len()) && (1..=62).contains(&shift));
+    let oh = out.len().checked_div(ow).unwrap_or(0);
+    if oh == 0 {
+        return true;
+    }
+    let reach = offs.iter().max().copied().unwrap_or(0) + (oh - 1) * row_step + ow;
+    assert!(reach <= q.len() && out.len() == oh * ow && (1..=62).contains(&rq.2));
     #[cfg(target_arch = "x86_64")]
     if vector_ok() {
-        // SAFETY: AVX-512F/DQ/VL checked; tap lengths checked above.
+        let (bias, mult, shift, lo, hi) = rq;
+        // SAFETY: AVX-512F/DQ/VL checked; every read is below `reach` (checked above).
         unsafe {
             let p = x86::Params::new(bias, mult, shift, lo, hi);
-            x86::dw3x3_row(taps, w, &p, out);
+            for (oy, row) in out.chunks_exact_mut(ow).enumerate() {
+                x86::dw3x3_row(q.as_ptr().add(oy * row_step), offs, w, &p, row);
+            }
         }
         return true;
     }
-    let _ = (taps, w, bias, mult, lo, hi, out);
+    let _ = (w, out);
     false
 }
 
@@ -120,7 +128,7 @@ pub(crate) fn add_rows(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use std::arch::x86_64::*;
 
     /// The requantization of 8 i64 lanes (see the module doc).
@@ -137,7 +145,7 @@ mod x86 {
     /// The requantization of 16 i32 lanes to 16 i32 outputs.
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-    fn requant16(acc: __m512i, p: &Params) -> __m512i {
+    pub(crate) fn requant16(acc: __m512i, p: &Params) -> __m512i {
         let lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc));
         let hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64::<1>(acc));
         let lo = _mm512_cvtepi64_epi32(requant8(lo, p));
@@ -146,7 +154,7 @@ mod x86 {
     }
 
     /// Broadcast constants of one requantization.
-    pub(super) struct Params {
+    pub(crate) struct Params {
         bias: __m512i,
         mult: __m512i,
         half: __m512i,
@@ -157,7 +165,7 @@ mod x86 {
 
     impl Params {
         #[target_feature(enable = "avx512f")]
-        pub(super) fn new(bias: i64, mult: i64, shift: u32, lo: i64, hi: i64) -> Params {
+        pub(crate) fn new(bias: i64, mult: i64, shift: u32, lo: i64, hi: i64) -> Params {
             Params {
                 bias: _mm512_set1_epi64(bias),
                 mult: _mm512_set1_epi64(mult),
@@ -171,8 +179,12 @@ mod x86 {
 
     /// Lanes `0..n` of a 16-lane step.
     #[inline]
-    fn mask(n: usize) -> __mmask16 {
-        if n >= 16 { 0xffff } else { ((1u32 << n) - 1) as __mmask16 }
+    pub(crate) fn mask(n: usize) -> __mmask16 {
+        if n >= 16 {
+            0xffff
+        } else {
+            ((1u32 << n) - 1) as __mmask16
+        }
     }
 
     /// The whole row, the tail with masked loads and stores; returns how many it wrote.
@@ -205,24 +217,31 @@ mod x86 {
         n
     }
 
-    /// One output row of a 3x3 depthwise conv: `out[i] = requant(Σ_t w[t] · taps[t][i])`, the
-    /// sums in i32 (the caller proved they fit).
+    /// One output row of a 3x3 depthwise conv: `out[i] = requant(Σ_t w[t] · q[offs[t] + i])`,
+    /// the sums in i32 (the caller proved they fit).
     ///
     /// # Safety
-    /// AVX-512F/DQ/VL present; every tap holds at least `out.len()` values.
+    /// AVX-512F/DQ/VL present; `q + offs[t] + out.len()` stays inside one allocation.
     #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-    pub(super) unsafe fn dw3x3_row(taps: &[&[i32]; 9], w: &[i32; 9], p: &Params, out: &mut [i32]) {
+    pub(super) unsafe fn dw3x3_row(
+        q: *const i32,
+        offs: &[usize; 9],
+        w: &[i32; 9],
+        p: &Params,
+        out: &mut [i32],
+    ) {
         let n = out.len();
         let wv: [__m512i; 9] = std::array::from_fn(|t| _mm512_set1_epi32(w[t]));
         let mut i = 0;
         while i < n {
             let k = mask(n - i);
-            // SAFETY: the mask limits loads to lanes i .. n of taps at least n long, and the
-            // store to out[i .. n].
+            // SAFETY: the mask limits loads to lanes below n of each tap (in bounds by the
+            // caller's contract) and the store to out[i .. n].
             unsafe {
-                let mut acc = _mm512_mullo_epi32(wv[0], _mm512_maskz_loadu_epi32(k, taps[0].as_ptr().add(i)));
+                let mut acc =
+                    _mm512_mullo_epi32(wv[0], _mm512_maskz_loadu_epi32(k, q.add(offs[0] + i)));
                 for t in 1..9 {
-                    let x = _mm512_maskz_loadu_epi32(k, taps[t].as_ptr().add(i));
+                    let x = _mm512_maskz_loadu_epi32(k, q.add(offs[t] + i));
                     acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(wv[t], x));
                 }
                 _mm512_mask_storeu_epi32(out.as_mut_ptr().add(i), k, requant16(acc, p));

@@ -281,10 +281,19 @@ pub(super) struct MacPrep {
     packed: Option<Vec<vnni::PackedW>>,
     /// Gemm weights as i16 (row per output), for the dot-product path.
     w16: Option<Vec<i16>>,
+    /// `max |x|` every value of the layer's input can reach: the saturation bound of its
+    /// bitwidth (every kernel and the input quantization saturate their outputs), so the
+    /// accumulator bound needs no scan of the input. `None` for a constant input.
+    pub(super) x_bound: Option<i64>,
 }
 
 impl MacPrep {
-    pub(super) fn new(op: &Op, weights: &[i32], out_channels: usize) -> MacPrep {
+    pub(super) fn new(
+        op: &Op,
+        weights: &[i32],
+        out_channels: usize,
+        in_bits: Option<u8>,
+    ) -> MacPrep {
         let k = weights.len().checked_div(out_channels).unwrap_or(0);
         let row_abs = weights
             .chunks(k.max(1))
@@ -315,7 +324,20 @@ impl MacPrep {
             row_abs,
             packed,
             w16,
+            x_bound: in_bits.map(|b| radix_ir::qmodel::qmax(b) as i64),
         }
+    }
+}
+
+/// A bound on `|x|`: the input's saturation bound when known, else a scan. Debug builds check
+/// the bound against the data.
+fn input_bound(prep: Option<&MacPrep>, x: &[i32]) -> i64 {
+    match prep.and_then(|p| p.x_bound) {
+        Some(b) => {
+            debug_assert!(max_abs(x) <= b, "input exceeds its saturation bound");
+            b
+        }
+        None => max_abs(x),
     }
 }
 
@@ -388,7 +410,7 @@ fn conv(
     }
     let hw = oh * ow;
     let mut outv = vec![0i32; cout * hw];
-    let xmax = max_abs(x.data);
+    let xmax = input_bound(prep, x.data);
     let small = fits_i32(prep, w, k, xmax, ep.bias);
     // Depthwise: direct loops per channel.
     if cin_g == 1 && cout_g == 1 {
@@ -418,9 +440,14 @@ fn conv(
         let og = &mut outv[grp * cout_g * hw..(grp + 1) * cout_g * hw];
         let base = grp * cout_g;
         if let Some(p) = packed {
-            vnni::gemm(&p[grp], col, hw, og, &|r, acc: &[i32], o: &mut [i32]| {
-                ep.finish_row(base + r, acc, o, true)
-            });
+            vnni::gemm(
+                &p[grp],
+                col,
+                hw,
+                og,
+                &|r, acc: &[i32], o: &mut [i32]| ep.finish_row(base + r, acc, o, true),
+                &|r| ep.simple(base + r, true),
+            );
         } else if small {
             gemm_blocked::<i32>(wg, col, k, hw, og, base, ep, true);
         } else {
@@ -715,18 +742,21 @@ fn dw_plane_body<T: Acc>(
         let cx = kx * dx;
         &q[(cx % sx) * phase + (oy * sy + ky * dy) * wq + cx / sx..][..ow]
     };
-    if kh == 3 && kw == 3
+    if kh == 3
+        && kw == 3
         && let Some((b, m, sh, lo, hi)) = ep.simple(c, small)
         && T::as_i32(&[]).is_some()
         && epilogue::vector_ok()
     {
         // i32 sums (proved exact), requantized in the same pass.
         let w: [i32; 9] = std::array::from_fn(|t| wc[t]);
-        for oy in 0..oh {
-            let taps: [&[i32]; 9] = std::array::from_fn(|t| tap(oy, t / 3, t % 3));
-            epilogue::dw3x3_row(&taps, &w, b, m, sh, lo, hi, &mut o[oy * ow..(oy + 1) * ow]);
+        let offs: [usize; 9] = std::array::from_fn(|t| {
+            let (ky, cx) = (t / 3, (t % 3) * dx);
+            (cx % sx) * phase + ky * dy * wq + cx / sx
+        });
+        if epilogue::dw3x3_plane(q, &offs, sy * wq, ow, &w, (b, m, sh, lo, hi), o) {
+            return;
         }
-        return;
     }
     if kh == 3 && kw == 3 {
         // The nine taps summed per output with the accumulator in a register.
@@ -905,7 +935,7 @@ fn gemm(
         return Err("Gemm weight size mismatch".into());
     }
     let mut outv = vec![0i32; m * nn];
-    let xmax = max_abs(x.data);
+    let xmax = input_bound(prep, x.data);
     let w16 = prep
         .and_then(|p| p.w16.as_deref())
         .filter(|_| xmax <= i16::MAX as i64 && fits_i32(prep, w, k, xmax, ep.bias));

@@ -60,7 +60,20 @@ impl<'m> FixedEngine<'m> {
             .map(|(node, q)| match &q.kernel {
                 QKernel::Mac {
                     weights, requant, ..
-                } => Some(kernels::MacPrep::new(&node.op, weights, requant.len())),
+                } => {
+                    // The activation input (a computed tensor, not a constant) has parameters.
+                    let x = node.inputs.first().copied();
+                    let in_bits = x
+                        .filter(|&v| !g.value(v).is_const())
+                        .and_then(|v| model.params(v))
+                        .map(|p| p.bits);
+                    Some(kernels::MacPrep::new(
+                        &node.op,
+                        weights,
+                        requant.len(),
+                        in_bits,
+                    ))
+                }
                 _ => None,
             })
             .collect();

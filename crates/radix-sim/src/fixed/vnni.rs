@@ -13,6 +13,9 @@
 
 use rayon::prelude::*;
 
+/// A row's requantization in the branch-free form: `(bias, mult, shift, lo, hi)`.
+pub(crate) type Requant = (i64, i64, u32, i64, i64);
+
 /// Output rows (channels) per micro-tile.
 const MR: usize = 8;
 /// Output columns (pixels) per micro-tile: three vectors of 16 lanes.
@@ -25,6 +28,8 @@ pub(crate) fn available() -> bool {
         std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -92,9 +97,14 @@ unsafe impl Sync for SharedOut {}
 /// `out[r, j] = finish(r, acc[r, j])` with `acc = A · B`; `b` is row-major `k × n`, `out` is
 /// row-major `m × n`. The caller guarantees `available()`, that every `b` value fits i16 and that
 /// every sum fits i32 (see the module doc). `finish(row, accs, outs)` converts one row segment.
-pub(crate) fn gemm<F>(a: &PackedW, b: &[i32], n: usize, out: &mut [i32], finish: &F)
+///
+/// `simple(row)` gives the row's requantization `(bias, mult, shift, lo, hi)` when it has the
+/// branch-free form of `epilogue` (then the micro-kernel requantizes its registers and stores
+/// the outputs directly), else `None` (then `finish` converts the row).
+pub(crate) fn gemm<F, S>(a: &PackedW, b: &[i32], n: usize, out: &mut [i32], finish: &F, simple: &S)
 where
     F: Fn(usize, &[i32], &mut [i32]) + Sync,
+    S: Fn(usize) -> Option<Requant> + Sync,
 {
     let (m, k, kp) = (a.m, a.k, a.kp);
     assert!(b.len() >= k * n && out.len() >= m * n, "vnni::gemm: sizes");
@@ -105,27 +115,30 @@ where
     // B panels, packed once per call (in parallel over column blocks).
     let per = kp * NR;
     let mut panels = vec![0i32; nb * per];
-    panels
-        .par_chunks_mut(per.max(1))
-        .enumerate()
-        .for_each(|(jb, panel)| {
-            let j0 = jb * NR;
-            let cols = NR.min(n - j0);
-            for p in 0..kp {
-                let lo = &b[2 * p * n + j0..][..cols];
-                let dst = &mut panel[p * NR..][..cols];
-                if 2 * p + 1 < k {
-                    let hi = &b[(2 * p + 1) * n + j0..][..cols];
-                    for ((d, &l), &h) in dst.iter_mut().zip(lo).zip(hi) {
-                        *d = pair(l, h);
-                    }
-                } else {
-                    for (d, &l) in dst.iter_mut().zip(lo) {
-                        *d = pair(l, 0);
-                    }
+    let pack = |(jb, panel): (usize, &mut [i32])| {
+        let j0 = jb * NR;
+        let cols = NR.min(n - j0);
+        for p in 0..kp {
+            let lo = &b[2 * p * n + j0..][..cols];
+            let dst = &mut panel[p * NR..][..cols];
+            if 2 * p + 1 < k {
+                let hi = &b[(2 * p + 1) * n + j0..][..cols];
+                for ((d, &l), &h) in dst.iter_mut().zip(lo).zip(hi) {
+                    *d = pair(l, h);
+                }
+            } else {
+                for (d, &l) in dst.iter_mut().zip(lo) {
+                    *d = pair(l, 0);
                 }
             }
-        });
+        }
+    };
+    // Small matrices are packed on this thread: waking the pool costs more than the copy.
+    if panels.len() < 1 << 16 {
+        panels.chunks_mut(per.max(1)).enumerate().for_each(pack);
+    } else {
+        panels.par_chunks_mut(per.max(1)).enumerate().for_each(pack);
+    }
     let threads = rayon::current_num_threads().max(1);
     let want = threads * 3;
     let (jt, mt) = if threads == 1 || nb * mb * kp < 1 << 11 {
@@ -148,6 +161,26 @@ where
             for ib in ilo..ihi {
                 let r0 = ib * MR;
                 let rows = MR.min(m - r0);
+                let rq: [Option<Requant>; MR] =
+                    std::array::from_fn(|r| if r < rows { simple(r0 + r) } else { None });
+                if rq[..rows].iter().all(Option::is_some) {
+                    let rq = rq.map(|r| r.unwrap_or((0, 1, 1, 0, 0)));
+                    // SAFETY: as below; rows r0 .. r0 + rows and columns j0 .. j0 + cols are
+                    // inside `out` (row stride n) and written by this task only.
+                    unsafe {
+                        micro_requant(
+                            kp,
+                            a.block(ib),
+                            panel,
+                            &rq,
+                            dst.ptr().add(r0 * n + j0),
+                            n,
+                            rows,
+                            cols,
+                        )
+                    };
+                    continue;
+                }
                 // SAFETY: `available()` was checked by the caller; the block holds kp*MR words and
                 // the panel kp*NR.
                 unsafe { micro(kp, a.block(ib), panel, &mut tile) };
@@ -185,11 +218,93 @@ unsafe fn micro(kp: usize, a: &[i32], b: &[i32], tile: &mut [[i32; NR]; MR]) {
     }
 }
 
+/// [`micro`] with the requantization applied to the registers and the outputs stored directly.
+///
+/// # Safety
+/// As [`micro`]; `c` addresses a `rows × cols` tile with row stride `ldc`, `rows <= MR`,
+/// `cols <= NR`; every `rq` shift is in 1..=62.
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro_requant(
+    kp: usize,
+    a: &[i32],
+    b: &[i32],
+    rq: &[Requant; MR],
+    c: *mut i32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    debug_assert!(a.len() >= kp * MR && b.len() >= kp * NR && rows <= MR && cols <= NR);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        x86::micro_requant(kp, a.as_ptr(), b.as_ptr(), rq, c, ldc, rows, cols)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (kp, a, b, rq, c, ldc, rows, cols);
+        unreachable!("VNNI kernels are only selected on x86_64");
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{MR, NR};
+    use super::super::epilogue::x86::{Params, mask, requant16};
+    use super::{MR, NR, Requant};
+
+    /// # Safety
+    /// AVX-512F/BW/DQ/VL/VNNI present; pointers as in `super::micro_requant`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn micro_requant(
+        kp: usize,
+        a: *const i32,
+        b: *const i32,
+        rq: &[Requant; MR],
+        c: *mut i32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+    ) {
+        let z = _mm512_setzero_si512();
+        let mut acc = [[z; 3]; MR];
+        for p in 0..kp {
+            // SAFETY: p < kp, so the 48 words at b + p*NR and the 8 at a + p*MR are in bounds.
+            unsafe {
+                let bp = b.add(p * NR);
+                let b0 = _mm512_loadu_si512(bp as *const _);
+                let b1 = _mm512_loadu_si512(bp.add(16) as *const _);
+                let b2 = _mm512_loadu_si512(bp.add(32) as *const _);
+                let ap = a.add(p * MR);
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_epi32(*ap.add(r));
+                    row[0] = _mm512_dpwssd_epi32(row[0], av, b0);
+                    row[1] = _mm512_dpwssd_epi32(row[1], av, b1);
+                    row[2] = _mm512_dpwssd_epi32(row[2], av, b2);
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate().take(rows) {
+            let (bias, mult, shift, lo, hi) = rq[r];
+            let prm = Params::new(bias, mult, shift, lo, hi);
+            for (v, reg) in row.iter().enumerate() {
+                let c0 = 16 * v;
+                if c0 >= cols {
+                    break;
+                }
+                // SAFETY: row r < rows, columns c0 .. min(c0 + 16, cols) are inside the tile.
+                unsafe {
+                    _mm512_mask_storeu_epi32(
+                        c.add(r * ldc + c0),
+                        mask(cols - c0),
+                        requant16(*reg, &prm),
+                    )
+                };
+            }
+        }
+    }
 
     /// # Safety
     /// AVX-512F/BW/VNNI present; `a`: `kp*MR` words, `b`: `kp*NR` words.
@@ -254,9 +369,14 @@ mod tests {
             let x: Vec<i32> = (0..k * n).map(|_| next(127)).collect();
             let pw = PackedW::new(&w, m, k).expect("fits");
             let mut out = vec![0i32; m * n];
-            gemm(&pw, &x, n, &mut out, &|_, acc: &[i32], o: &mut [i32]| {
-                o.copy_from_slice(acc)
-            });
+            gemm(
+                &pw,
+                &x,
+                n,
+                &mut out,
+                &|_, acc: &[i32], o: &mut [i32]| o.copy_from_slice(acc),
+                &|_| None,
+            );
             for r in 0..m {
                 for j in 0..n {
                     let want: i32 = (0..k).map(|p| w[r * k + p] * x[p * n + j]).sum();
