@@ -76,15 +76,13 @@ impl QParams {
             // Half away from zero, as `f64::round`, written with `trunc` (one instruction, so
             // loops over slices vectorise): `v - trunc(v)` is exact.
             let t = v.trunc();
-            let v = if (v - t).abs() >= 0.5 {
-                t + v.signum()
+            let r = t + if (v - t).abs() >= 0.5 {
+                v.signum()
             } else {
-                t
+                0.0
             };
-            if v.is_nan() {
-                return 0;
-            }
-            v.clamp(lo, hi) as i32
+            // NaN stays NaN through clamp, and `as` turns NaN into 0.
+            r.clamp(lo, hi) as i32
         }
     }
     pub fn dequantize(&self, q: i32) -> f32 {

@@ -5,6 +5,13 @@ use ndarray::{Array4, Axis};
 use radix_quant::*;
 
 fn main() {
+    if std::env::var_os("LATENCY_ALLOC").is_some() {
+        // SAFETY: mallopt only changes malloc tuning parameters.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+        }
+    }
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (platform, bits, threads, runs) =

@@ -135,7 +135,9 @@ pub(crate) mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
     fn requant8(v: __m512i, p: &Params) -> __m512i {
-        let prod = _mm512_mullo_epi64(_mm512_add_epi64(v, p.bias), p.mult);
+        // `v + bias` and `mult` fit i32 (module doc), so the signed 32x32->64 multiply of the
+        // low halves (one µop) is the exact product.
+        let prod = _mm512_mul_epi32(_mm512_add_epi64(v, p.bias), p.mult);
         let neg = _mm512_cmplt_epi64_mask(prod, _mm512_setzero_si512());
         let mag = _mm512_srl_epi64(_mm512_add_epi64(_mm512_abs_epi64(prod), p.half), p.cnt);
         let r = _mm512_mask_sub_epi64(mag, neg, _mm512_setzero_si512(), mag);
