@@ -436,6 +436,7 @@ fn quantize(a: QuantizeArgs) -> R<()> {
 }
 
 fn infer(a: InferArgs) -> R<()> {
+    latency_allocator();
     let is_bie = a.model.extension().is_some_and(|e| e == "bie");
     let km = if is_bie {
         ModelConfig::from_bie(&a.model, a.key_file.as_deref()).map_err(|e| e.to_string())?
