@@ -409,9 +409,41 @@ fn conv(
         ));
     }
     let hw = oh * ow;
-    let mut outv = vec![0i32; cout * hw];
     let xmax = input_bound(prep, x.data);
     let small = fits_i32(prep, w, k, xmax, ep.bias);
+    // Exact in i32 and every operand fits i16: the VNNI GEMM (same results, see vnni.rs).
+    let packed = prep
+        .and_then(|p| p.packed.as_deref())
+        .filter(|p| small && xmax <= i16::MAX as i64 && p.len() == g);
+    if let Some(packed) = packed {
+        // The output is written in full by the GEMMs (one per group): no zero fill.
+        let mut outv: Vec<i32> = Vec::with_capacity(cout * hw);
+        let spare = &mut outv.spare_capacity_mut()[..cout * hw];
+        for (grp, og) in spare.chunks_mut(cout_g * hw).enumerate() {
+            let xg = &x.data[grp * cin_g * h * wd..(grp + 1) * cin_g * h * wd];
+            let col_owned;
+            let col: &[i32] = if kh == 1 && kw == 1 && a.strides == [1, 1] && a.pads == [0; 4] {
+                xg
+            } else {
+                col_owned = im2col(xg, cin_g, h, wd, a, oh, ow);
+                &col_owned
+            };
+            let base = grp * cout_g;
+            vnni::gemm(
+                &packed[grp],
+                col,
+                hw,
+                og,
+                &|r, acc: &[i32], o: &mut [i32]| ep.finish_row(base + r, acc, o, true),
+                &|r| ep.simple(base + r, true),
+            );
+        }
+        // SAFETY: `vnni::gemm` writes every element of its `cout_g × hw` block, and the groups'
+        // blocks cover all `cout × hw` elements.
+        unsafe { outv.set_len(cout * hw) };
+        return Ok(outv);
+    }
+    let mut outv = vec![0i32; cout * hw];
     // Depthwise: direct loops per channel.
     if cin_g == 1 && cout_g == 1 {
         if small {
@@ -421,10 +453,6 @@ fn conv(
         }
         return Ok(outv);
     }
-    // Exact in i32 and every operand fits i16: the VNNI GEMM (same results, see vnni.rs).
-    let packed = prep
-        .and_then(|p| p.packed.as_deref())
-        .filter(|p| small && xmax <= i16::MAX as i64 && p.len() == g);
     for grp in 0..g {
         let xg = &x.data[grp * cin_g * h * wd..(grp + 1) * cin_g * h * wd];
         // im2col: [k, hw]; a 1x1 stride-1 unpadded conv reads the input directly.
@@ -439,16 +467,7 @@ fn conv(
         let wg = &w[grp * cout_g * k..(grp + 1) * cout_g * k];
         let og = &mut outv[grp * cout_g * hw..(grp + 1) * cout_g * hw];
         let base = grp * cout_g;
-        if let Some(p) = packed {
-            vnni::gemm(
-                &p[grp],
-                col,
-                hw,
-                og,
-                &|r, acc: &[i32], o: &mut [i32]| ep.finish_row(base + r, acc, o, true),
-                &|r| ep.simple(base + r, true),
-            );
-        } else if small {
+        if small {
             gemm_blocked::<i32>(wg, col, k, hw, og, base, ep, true);
         } else {
             gemm_blocked::<i64>(wg, col, k, hw, og, base, ep, false);

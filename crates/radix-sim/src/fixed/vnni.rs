@@ -11,6 +11,8 @@
 //! `[ceil(N/NR)][ceil(K/2)][NR]` words holding `(x[2p, j], x[2p+1, j])`. A K that is odd is padded
 //! with a zero row. The micro-kernel keeps an `MR × NR` tile of i32 in 24 zmm registers.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 /// A row's requantization in the branch-free form: `(bias, mult, shift, lo, hi)`.
@@ -101,8 +103,14 @@ unsafe impl Sync for SharedOut {}
 /// `simple(row)` gives the row's requantization `(bias, mult, shift, lo, hi)` when it has the
 /// branch-free form of `epilogue` (then the micro-kernel requantizes its registers and stores
 /// the outputs directly), else `None` (then `finish` converts the row).
-pub(crate) fn gemm<F, S>(a: &PackedW, b: &[i32], n: usize, out: &mut [i32], finish: &F, simple: &S)
-where
+pub(crate) fn gemm<F, S>(
+    a: &PackedW,
+    b: &[i32],
+    n: usize,
+    out: &mut [MaybeUninit<i32>],
+    finish: &F,
+    simple: &S,
+) where
     F: Fn(usize, &[i32], &mut [i32]) + Sync,
     S: Fn(usize) -> Option<Requant> + Sync,
 {
@@ -111,11 +119,40 @@ where
     if m == 0 || n == 0 {
         return;
     }
-    let (nb, mb) = (n.div_ceil(NR), m.div_ceil(MR));
-    // B panels, packed once per call (in parallel over column blocks).
+    let nb = n.div_ceil(NR);
+    // B panels, packed once per call into a buffer kept by the calling thread (taken out while
+    // in use, so a nested call simply allocates its own). Stale values past the last column
+    // only reach outputs that are never stored.
     let per = kp * NR;
-    let mut panels = vec![0i32; nb * per];
-    let pack = |(jb, panel): (usize, &mut [i32])| {
+    let mut panels = PANELS.with(|c| c.take());
+    if panels.len() < nb * per {
+        panels.resize(nb * per, 0);
+    }
+    let pack = |(jb, panel): (usize, &mut [i32])| pack_panel(b, k, kp, n, jb, panel);
+    // Small matrices are packed on this thread: waking the pool costs more than the copy.
+    if nb * per < 1 << 16 {
+        panels[..nb * per]
+            .chunks_mut(per.max(1))
+            .enumerate()
+            .for_each(pack);
+    } else {
+        panels[..nb * per]
+            .par_chunks_mut(per.max(1))
+            .enumerate()
+            .for_each(pack);
+    }
+    run_tiles(a, &panels[..nb * per], n, out, finish, simple);
+    PANELS.with(|c| c.replace(panels));
+}
+
+thread_local! {
+    static PANELS: std::cell::Cell<Vec<i32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Packs column block `jb` of `b` (`k × n`, row-major) into `panel` as `[kp][NR]` pair words.
+fn pack_panel(b: &[i32], k: usize, kp: usize, n: usize, jb: usize, panel: &mut [i32]) {
+    #[inline(always)]
+    fn body(b: &[i32], k: usize, kp: usize, n: usize, jb: usize, panel: &mut [i32]) {
         let j0 = jb * NR;
         let cols = NR.min(n - j0);
         for p in 0..kp {
@@ -132,13 +169,36 @@ where
                 }
             }
         }
-    };
-    // Small matrices are packed on this thread: waking the pool costs more than the copy.
-    if panels.len() < 1 << 16 {
-        panels.chunks_mut(per.max(1)).enumerate().for_each(pack);
-    } else {
-        panels.par_chunks_mut(per.max(1)).enumerate().for_each(pack);
     }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx2")]
+        fn v4(b: &[i32], k: usize, kp: usize, n: usize, jb: usize, panel: &mut [i32]) {
+            body(b, k, kp, n, jb, panel)
+        }
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has AVX-512F/BW (and AVX2).
+            return unsafe { v4(b, k, kp, n, jb, panel) };
+        }
+    }
+    body(b, k, kp, n, jb, panel)
+}
+
+/// The tiles of `out = finish(A · B)` over packed panels; writes every element of `out[..m*n]`.
+fn run_tiles<F, S>(
+    a: &PackedW,
+    panels: &[i32],
+    n: usize,
+    out: &mut [MaybeUninit<i32>],
+    finish: &F,
+    simple: &S,
+) where
+    F: Fn(usize, &[i32], &mut [i32]) + Sync,
+    S: Fn(usize) -> Option<Requant> + Sync,
+{
+    let (m, kp) = (a.m, a.kp);
+    let (nb, mb) = (n.div_ceil(NR), m.div_ceil(MR));
+    let per = kp * NR;
     let threads = rayon::current_num_threads().max(1);
     let want = threads * 3;
     let (jt, mt) = if threads == 1 || nb * mb * kp < 1 << 11 {
@@ -149,7 +209,7 @@ where
         (1, mb.min(want))
     };
     let part = |total: usize, parts: usize, i: usize| (i * total / parts, (i + 1) * total / parts);
-    let dst = SharedOut(out.as_mut_ptr());
+    let dst = SharedOut(out.as_mut_ptr() as *mut i32);
     let task = |t: usize| {
         let (jlo, jhi) = part(nb, jt, t / mt);
         let (ilo, ihi) = part(mb, mt, t % mt);
@@ -186,9 +246,12 @@ where
                 unsafe { micro(kp, a.block(ib), panel, &mut tile) };
                 for (r, acc) in tile.iter().enumerate().take(rows) {
                     // SAFETY: row r0 + r < m, columns j0 .. j0 + cols < n: inside `out`; the tile
-                    // (rows of this task, columns of this task) is written by this task only.
+                    // (rows of this task, columns of this task) is written by this task only,
+                    // and zeroed first so the slice is initialised.
                     let o = unsafe {
-                        std::slice::from_raw_parts_mut(dst.ptr().add((r0 + r) * n + j0), cols)
+                        let p = dst.ptr().add((r0 + r) * n + j0);
+                        std::ptr::write_bytes(p, 0, cols);
+                        std::slice::from_raw_parts_mut(p, cols)
                     };
                     finish(r0 + r, &acc[..cols], o);
                 }
@@ -369,11 +432,15 @@ mod tests {
             let x: Vec<i32> = (0..k * n).map(|_| next(127)).collect();
             let pw = PackedW::new(&w, m, k).expect("fits");
             let mut out = vec![0i32; m * n];
+            // SAFETY (of the view): i32 and MaybeUninit<i32> have the same layout.
+            let view = unsafe {
+                std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut MaybeUninit<i32>, m * n)
+            };
             gemm(
                 &pw,
                 &x,
                 n,
-                &mut out,
+                view,
                 &|_, acc: &[i32], o: &mut [i32]| o.copy_from_slice(acc),
                 &|_| None,
             );
