@@ -101,7 +101,7 @@ const ORD_POS_MAX: i32 = 0x7F7F_FFFF;
 /// `ord(-0.0)`.
 const ORD_NEG_ZERO: i32 = -1;
 
-#[inline]
+#[inline(always)]
 fn scan(data: &[f32]) -> Scan {
     // Integer min/max under the total order: these reductions reassociate freely, so the loop
     // vectorises (float min/max reductions would not, without fast-math).
@@ -204,6 +204,26 @@ impl TensorStats {
     /// the data's range has been seen) and, for inputs much larger than the histogram, one
     /// short-lived scratch histogram per call, never per value.
     pub fn observe(&mut self, data: &[f32]) -> Result<()> {
+        // The same code compiled for AVX-512 when the CPU has it (the scan is a vector reduction).
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+            fn v4(s: &mut TensorStats, data: &[f32]) -> Result<()> {
+                s.observe_body(data)
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: the CPU has every feature `v4` is compiled for.
+                return unsafe { v4(self, data) };
+            }
+        }
+        self.observe_body(data)
+    }
+
+    #[inline(always)]
+    fn observe_body(&mut self, data: &[f32]) -> Result<()> {
         if data.is_empty() {
             return Ok(());
         }
@@ -314,7 +334,7 @@ impl TensorStats {
     }
 
     /// Histogram increments; the key range already covers every value of `data`.
-    #[inline]
+    #[inline(always)]
     fn accumulate(&mut self, data: &[f32]) {
         // keys < lo_key (zero, subnormal, below the window) saturate to slot 0.
         let base = self.lo_key - 1;
