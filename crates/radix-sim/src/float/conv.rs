@@ -573,14 +573,22 @@ fn depthwise_plane_body<M: Madd>(
         let w: [f32; 9] = [
             wk[0], wk[1], wk[2], wk[3], wk[4], wk[5], wk[6], wk[7], wk[8],
         ];
-        // One long loop over the wide rows (a single vector remainder per plane), then a copy.
-        let wide = &mut scratch.wide;
-        if wide.len() < n {
-            wide.resize(n, 0.0);
-        }
-        dw3x3_run::<M>(&t, &w, bias, act, 0, &mut wide[..n]);
-        for (oh, orow) in out.chunks_exact_mut(g.ow).enumerate() {
-            orow.copy_from_slice(&wide[oh * wq..][..g.ow]);
+        if g.ow >= 32 {
+            // Wide rows: straight into the output rows (no staging copy).
+            for (oh, orow) in out.chunks_exact_mut(g.ow).enumerate() {
+                dw3x3_run::<M>(&t, &w, bias, act, oh * wq, orow);
+            }
+        } else {
+            // Narrow rows: one long loop over the wide rows (a single vector remainder per
+            // plane), then a copy.
+            let wide = &mut scratch.wide;
+            if wide.len() < n {
+                wide.resize(n, 0.0);
+            }
+            dw3x3_run::<M>(&t, &w, bias, act, 0, &mut wide[..n]);
+            for (oh, orow) in out.chunks_exact_mut(g.ow).enumerate() {
+                orow.copy_from_slice(&wide[oh * wq..][..g.ow]);
+            }
         }
     } else {
         let wide = &mut scratch.wide;
