@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Quantize a model (analysis modes 1-3). With no arguments: the bundled MobileNetV2 on the
-    /// bundled photos, for KL720.
+    /// bundled photos, for KL720, in mode 2 (bit-true match and SNR on the first photo).
     Quantize(Box<QuantizeArgs>),
     /// Run a model (ONNX: float; BIE: fixed point) and write one .npy per output.
     Infer(InferArgs),
@@ -108,8 +108,10 @@ struct QuantizeArgs {
     flops_ratio: f64,
     #[arg(long, default_value = "default")]
     compiler_tiling: String,
-    #[arg(long, default_value_t = 1)]
-    mode: u8,
+    /// 0 evaluate, 1 quantize, 2 + bit-true match and SNR on one input, 3 + per-layer SNR on
+    /// every input. Default 1, or 2 for the bundled example (so its summary shows SNR and btm).
+    #[arg(long)]
+    mode: Option<u8>,
     #[arg(long, default_value_t = 0)]
     optimize: u8,
     #[arg(long)]
@@ -402,7 +404,7 @@ fn quantize(a: QuantizeArgs) -> R<()> {
         cpu_node_bitwidth_mode: a.cpu_node_bitwidth_mode,
         flops_ratio: a.flops_ratio,
         compiler_tiling: a.compiler_tiling,
-        mode: a.mode,
+        mode: a.mode.unwrap_or(if bundled { 2 } else { 1 }),
         optimize: a.optimize,
         key_file: a.key_file,
         progress: true,
