@@ -110,22 +110,30 @@ pub fn saturate(v: i64, bits: u8) -> i32 {
 }
 
 /// `v / 2^shift` rounded half away from zero (`shift >= 0`); `shift < 0` multiplies by
-/// `2^-shift`, saturating at the i64 range.
+/// `2^-shift`, saturating at the i64 range. Exact for every `v` and `shift` (computed in i128,
+/// so `i64::MIN` and shifts of 63 and more need no special rules).
 #[inline]
 pub fn round_shift(v: i64, shift: i32) -> i64 {
     if shift <= 0 {
-        let s = (-shift).min(62) as u32;
+        let s = shift.unsigned_abs();
+        if v == 0 {
+            return 0;
+        }
+        if s >= 63 {
+            return if v > 0 { i64::MAX } else { i64::MIN };
+        }
         return v.saturating_mul(1i64 << s);
     }
-    if shift >= 63 {
-        return 0;
+    if shift >= 127 {
+        return 0; // |v| <= 2^63 < 2^(shift-1): below one half
     }
-    let half = 1i64 << (shift - 1);
-    if v >= 0 {
+    let (v, half) = (v as i128, 1i128 << (shift - 1));
+    let r = if v >= 0 {
         (v + half) >> shift
     } else {
         -((-v + half) >> shift)
-    }
+    };
+    r as i64
 }
 
 /// An integer multiplier `mult / 2^shift` approximating a positive real factor.
