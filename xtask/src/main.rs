@@ -112,6 +112,8 @@ struct QuantizeArgs {
     /// every input. Default 1, or 2 for the bundled example (so its summary shows SNR and btm).
     #[arg(long)]
     mode: Option<u8>,
+    /// 0 none; 1 bias adjust, layers in parallel; 2 = 1 + deep-search tiling; 3 bias adjust,
+    /// sequential (slower, one pass per layer depth); 4 = 3 + deep-search tiling.
     #[arg(long, default_value_t = 0)]
     optimize: u8,
     #[arg(long)]

@@ -22,7 +22,14 @@ fn main() {
         items.push(vec![a.into_dyn()]);
     }
     let t = std::time::Instant::now();
-    let calib = calibrate(&g, &items, false).unwrap();
+    // RADIX_HOLDOUT=1: calibrate (and bias-adjust) on the even photos, measure on the odd ones.
+    let (fit, eval): (Vec<_>, Vec<_>) = if std::env::var("RADIX_HOLDOUT").is_ok() {
+        let (a, b): (Vec<_>, Vec<_>) = items.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
+        (a.into_iter().map(|x| x.1).collect(), b.into_iter().map(|x| x.1).collect())
+    } else {
+        (items.clone(), items.clone())
+    };
+    let calib = calibrate(&g, &fit, false).unwrap();
     println!("calibrate {:.2}s", t.elapsed().as_secs_f64());
     let mut cfg = QuantConfig::int8(radix_target::Platform::from_number(platform).unwrap());
     cfg.datapath_bits = bits;
@@ -45,7 +52,18 @@ fn main() {
         }
         None => {}
     }
-    let q = quantize(&g, &calib, &cfg).unwrap();
+    let mut q = quantize(&g, &calib, &cfg).unwrap();
+    // RADIX_BIAS_ADJUST=parallel|sequential: bias adjust (optimize 1 / 3) on the same items.
+    if let Ok(how) = std::env::var("RADIX_BIAS_ADJUST") {
+        let how = if how == "sequential" {
+            BiasAdjust::Sequential
+        } else {
+            BiasAdjust::Parallel
+        };
+        let t = std::time::Instant::now();
+        let s = adjust_bias(&mut q.model, &fit, how, &mut |_, _| {}).unwrap();
+        println!("bias adjust {how:?}: {s:?} in {:.2}s", t.elapsed().as_secs_f64());
+    }
     for w in &q.warnings {
         println!("warn: {w}");
     }
@@ -53,7 +71,8 @@ fn main() {
     let xe = radix_sim::FixedEngine::new(&q.model).unwrap();
     let (mut num, mut den, mut agree) = (0f64, 0f64, 0);
     let t = std::time::Instant::now();
-    for it in &items {
+    println!("fit on {} photos, measured on {}", fit.len(), eval.len());
+    for it in &eval {
         let f = fe.run(it).unwrap().remove(0);
         let x = xe.run(it).unwrap().remove(0);
         for (a, b) in f.iter().zip(x.iter()) {
@@ -91,8 +110,9 @@ fn main() {
         println!("2 threads: float {:.2} ms, fixed {:.2} ms", tf[5], tx[5]);
     });
     println!(
-        "platform {platform} bits {bits}: SNR {:.2} dB, top1 agree {agree}/22, verify time {:.2}s",
+        "platform {platform} bits {bits}: SNR {:.2} dB, top1 agree {agree}/{}, verify time {:.2}s",
         10.0 * (num / den).log10(),
+        eval.len(),
         t.elapsed().as_secs_f64()
     );
 }

@@ -5,13 +5,16 @@
 //! * [`prepare`]: graph rewrites that give every op an integer form (Div by a constant becomes
 //!   Mul by its reciprocal; a standalone BatchNormalization becomes a depthwise 1x1 Conv).
 //! * [`quantize`](quantize::quantize): parameters and integer kernels per docs/FIXED_POINT.md.
+//! * [`adjust_bias`]: bias adjust (`optimize` 1-4), per-channel bias from float vs fixed means.
 
+pub mod bias_adjust;
 pub mod calibrate;
 pub mod quantize;
 
 use ndarray::{ArrayD, IxDyn};
 use radix_ir::{ConvAttrs, Graph, Op};
 
+pub use bias_adjust::{BiasAdjust, BiasAdjustSummary, adjust_bias};
 pub use calibrate::{Calibration, InputMapping, calibrate, calibrate_with, validate_inputs};
 pub use quantize::{QuantConfig, Quantized, RangeChoice, quantize};
 

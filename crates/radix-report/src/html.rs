@@ -212,6 +212,13 @@ fn summary(o: &mut String, r: &Report) -> fmt::Result {
     // Calibration and verification.
     o.push_str("<div class=\"card\"><div class=\"label\">Calibration and verification</div><dl>");
     kv(o, "Range method", &esc(&s.range_method))?;
+    let bias_adjust = match (s.optimize, s.bias_adjusted_nodes) {
+        (0, _) => "off (optimize 0)".to_string(),
+        (1 | 2, Some(n)) => format!("parallel, {n} nodes (optimize {})", s.optimize),
+        (_, Some(n)) => format!("sequential, {n} nodes (optimize {})", s.optimize),
+        (level, None) => format!("optimize {level}"),
+    };
+    kv(o, "Bias adjust", &esc(&bias_adjust))?;
     kv(
         o,
         "Calibration inputs",

@@ -39,6 +39,12 @@ pub struct Summary {
     pub weight_bitwidth: String,
     pub cpu_node_bitwidth: String,
     pub range_method: String,
+    /// `optimize` level 0..=4 (1-4: bias adjust, see radix-quant's bias_adjust).
+    #[serde(default)]
+    pub optimize: u8,
+    /// MAC nodes whose bias was adjusted (optimize >= 1).
+    #[serde(default)]
+    pub bias_adjusted_nodes: Option<usize>,
     pub num_calibration_inputs: usize,
     pub num_verified_inputs: usize,
     /// Output SNR of fixed point vs float in dB, the minimum over the outputs.

@@ -355,6 +355,8 @@ pub fn sample_report(n: usize) -> Report {
         weight_bitwidth: "int8".into(),
         cpu_node_bitwidth: "float32".into(),
         range_method: "mmse".into(),
+        optimize: 0,
+        bias_adjusted_nodes: None,
         num_calibration_inputs: 100,
         num_verified_inputs: 100,
         snr_db: Some(output_snr),

@@ -88,7 +88,7 @@ impl ModelConfig {
                 summary,
                 nodes,
                 histograms: Vec::new(),
-                evaluator: Some(eval_summary(&eval, opts)),
+                evaluator: Some(eval_summary(&eval, tiling)),
             };
             let paths = radix_report::write_report(&report, &opts.output_dir)?;
             return Ok(AnalysisOutput {
@@ -107,7 +107,23 @@ impl ModelConfig {
             Ok((radix_quant::quantize(&g, &calib, &cfg)?, calib))
         })?;
         warnings.extend(quantized.warnings.iter().cloned());
-        let model = quantized.model;
+        let mut model = quantized.model;
+        summary.optimize = opts.optimize;
+        if let Some(how) = radix_quant::BiasAdjust::from_optimize(opts.optimize) {
+            let pb = if opts.progress {
+                radix_quant::calibrate::progress(1, "bias adjust")
+            } else {
+                indicatif_hidden()
+            };
+            let done = pool.install(|| {
+                radix_quant::adjust_bias(&mut model, &items, how, &mut |k, total| {
+                    pb.set_length(total as u64);
+                    pb.set_position(k as u64);
+                })
+            })?;
+            pb.finish_and_clear();
+            summary.bias_adjusted_nodes = Some(done.nodes);
+        }
         summary.num_calibration_inputs = items.len();
         // Verification.
         let verify_n = match opts.mode {
@@ -175,7 +191,7 @@ impl ModelConfig {
             summary: summary.clone(),
             nodes,
             histograms,
-            evaluator: Some(eval_summary(&eval, opts)),
+            evaluator: Some(eval_summary(&eval, tiling)),
         };
         let paths = radix_report::write_report(&report, &opts.output_dir)?;
         Ok(AnalysisOutput {
@@ -327,9 +343,9 @@ fn fill_eval(s: &mut Summary, e: &EvalReport) {
     s.cpu_nodes = e.total.cpu_nodes.clone();
 }
 
-fn eval_summary(e: &EvalReport, opts: &AnalysisOptions) -> EvaluatorSummary {
+fn eval_summary(e: &EvalReport, tiling: radix_target::CompilerTiling) -> EvaluatorSummary {
     EvaluatorSummary {
-        compiler_tiling: opts.compiler_tiling.clone(),
+        compiler_tiling: tiling.as_str().to_string(),
         total_macs: e.total.total_macs,
         npu_nodes: e.total.npu_nodes.len(),
         cpu_nodes: e.total.cpu_nodes.len(),

@@ -28,6 +28,8 @@ pub struct AnalysisOptions {
     /// "default" | "deep_search"
     pub compiler_tiling: String,
     pub mode: u8,
+    /// 0 none; 1 bias adjust (layers in parallel); 2 = 1 + deep-search tiling; 3 bias adjust
+    /// (sequential); 4 = 3 + deep-search tiling.
     pub optimize: u8,
     /// Explicit BIE key file (else RADIX_BIE_KEY, else the per-user key).
     #[serde(skip)]
@@ -93,13 +95,10 @@ impl AnalysisOptions {
         if self.mode > 3 {
             return Err(opt_err("mode", format!("{} is not in 0..=3", self.mode)));
         }
-        if self.optimize > 0 {
+        if self.optimize > 4 {
             return Err(opt_err(
                 "optimize",
-                format!(
-                    "level {} (bias adjust) is not implemented yet in Radix; use 0",
-                    self.optimize
-                ),
+                format!("{} is not in 0..=4", self.optimize),
             ));
         }
         let post_sigmoid = match self.quantize_mode.as_str() {
@@ -158,7 +157,7 @@ impl AnalysisOptions {
                 format!("{} is not in (0, 1]", self.flops_ratio),
             ));
         }
-        let tiling: CompilerTiling = self.compiler_tiling.parse().map_err(|_| {
+        let mut tiling: CompilerTiling = self.compiler_tiling.parse().map_err(|_| {
             opt_err(
                 "compiler_tiling",
                 format!(
@@ -220,6 +219,10 @@ impl AnalysisOptions {
             range,
             post_sigmoid,
         };
+        // optimize 2 and 4 are 1 and 3 plus deep-search tiling (SPEC §6).
+        if matches!(self.optimize, 2 | 4) {
+            tiling = CompilerTiling::DeepSearch;
+        }
         Ok((cfg, tiling))
     }
 }

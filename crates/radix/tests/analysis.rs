@@ -131,6 +131,11 @@ fn error_matrix() {
         o.datapath_range_method = "magic".into()
     });
     assert!(e.to_string().contains("datapath_range_method"), "{e}");
+    let e = analysis_err(720, mapping(photos(1)), |o| o.optimize = 5);
+    assert!(
+        e.to_string().contains("optimize") && e.to_string().contains("0..=4"),
+        "{e}"
+    );
     // An output_dir that cannot be created (below a regular file).
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("plain-file");
@@ -224,4 +229,50 @@ fn quantized_model_survives_the_bie_unchanged() {
         !file.windows(16).any(|f| sample.contains(f)),
         "weights in the clear"
     );
+}
+
+/// optimize 4 = sequential bias adjust + deep-search tiling: the report says both, the biases
+/// moved, and the adjusted model still passes the bit-true-match check.
+#[test]
+fn optimize4_adjusts_biases_and_tiles_with_deep_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let km = mobilenet(520);
+    let inputs = mapping(photos(3));
+    let run = |optimize: u8, dir: &str| {
+        let o = AnalysisOptions {
+            mode: 2,
+            optimize,
+            output_dir: tmp.path().join(dir),
+            ..opts(tmp.path())
+        };
+        let out = km.analysis(&inputs, &o).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out.report_json).unwrap()).unwrap();
+        (out, json)
+    };
+    let (plain, plain_json) = run(0, "o0");
+    let (adjusted, json) = run(4, "o4");
+    assert_eq!(adjusted.btm, Some(true));
+    assert_eq!(json["summary"]["optimize"], 4);
+    assert_eq!(json["summary"]["bias_adjusted_nodes"], 53);
+    assert_eq!(plain_json["summary"]["bias_adjusted_nodes"], serde_json::Value::Null);
+    assert_eq!(json["evaluator"]["compiler_tiling"], "deep_search");
+    assert_eq!(plain_json["evaluator"]["compiler_tiling"], "default");
+    let html = std::fs::read_to_string(&adjusted.report_html).unwrap();
+    assert!(html.contains("sequential, 53 nodes (optimize 4)"));
+    let bias_of = |out: &radix::AnalysisOutput| {
+        let back = ModelConfig::from_bie(out.bie_path.as_ref().unwrap(), Some(&common::key_file(tmp.path()))).unwrap();
+        let radix::ModelSource::Bie { model, .. } = back.source else {
+            panic!("not a BIE")
+        };
+        model
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kernel {
+                radix_ir::qmodel::QKernel::Mac { bias, .. } => Some(bias.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(bias_of(&plain), bias_of(&adjusted));
 }

@@ -231,6 +231,28 @@ impl<'m> FixedEngine<'m> {
             .collect()
     }
 
+    /// Runs node `i` alone on the given integer inputs (one per non-constant input, in the
+    /// node's input order; constants come from the model). Used to measure one layer's own
+    /// error on exact inputs (bias adjust).
+    pub fn run_node(&self, i: usize, inputs: Vec<QTensor>) -> Result<Vec<QTensor>, SimError> {
+        let g = &self.model.graph;
+        let node = g
+            .nodes
+            .get(i)
+            .ok_or_else(|| SimError::Graph(format!("no node {i}")))?;
+        let mut slots: Vec<Option<QTensor>> = vec![None; g.values.len()];
+        let mut given = inputs.into_iter();
+        for &v in &node.inputs {
+            if !g.value(v).is_const() {
+                let t = given.next().ok_or_else(|| {
+                    SimError::node(node, format!("no tensor given for input `{}`", g.value(v).name))
+                })?;
+                slots[v.0] = Some(t);
+            }
+        }
+        self.exec(i, node, &slots)
+    }
+
     fn exec(
         &self,
         i: usize,
