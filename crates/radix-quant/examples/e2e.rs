@@ -24,8 +24,15 @@ fn main() {
     let t = std::time::Instant::now();
     // RADIX_HOLDOUT=1: calibrate (and bias-adjust) on the even photos, measure on the odd ones.
     let (fit, eval): (Vec<_>, Vec<_>) = if std::env::var("RADIX_HOLDOUT").is_ok() {
-        let (a, b): (Vec<_>, Vec<_>) = items.iter().cloned().enumerate().partition(|(i, _)| i % 2 == 0);
-        (a.into_iter().map(|x| x.1).collect(), b.into_iter().map(|x| x.1).collect())
+        let (a, b): (Vec<_>, Vec<_>) = items
+            .iter()
+            .cloned()
+            .enumerate()
+            .partition(|(i, _)| i % 2 == 0);
+        (
+            a.into_iter().map(|x| x.1).collect(),
+            b.into_iter().map(|x| x.1).collect(),
+        )
     } else {
         (items.clone(), items.clone())
     };
@@ -62,7 +69,10 @@ fn main() {
         };
         let t = std::time::Instant::now();
         let s = adjust_bias(&mut q.model, &fit, how, &mut |_, _| {}).unwrap();
-        println!("bias adjust {how:?}: {s:?} in {:.2}s", t.elapsed().as_secs_f64());
+        println!(
+            "bias adjust {how:?}: {s:?} in {:.2}s",
+            t.elapsed().as_secs_f64()
+        );
     }
     for w in &q.warnings {
         println!("warn: {w}");

@@ -239,8 +239,11 @@ fn isolated_deltas(
     let fixed = radix_sim::FixedEngine::new(model)?;
     let all: Vec<usize> = (0..targets.len()).collect();
     let empty = LinearDelta::new(targets, &all);
-    let by_output: HashMap<ValueId, usize> =
-        targets.iter().enumerate().map(|(t, x)| (x.output, t)).collect();
+    let by_output: HashMap<ValueId, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(t, x)| (x.output, t))
+        .collect();
     let mut readers: HashMap<ValueId, usize> = HashMap::new();
     for target in targets {
         *readers.entry(target.input).or_default() += 1;
@@ -249,33 +252,34 @@ fn isolated_deltas(
         // Float inputs of targets, kept until their last reading target has run.
         let mut pending: HashMap<ValueId, (Vec<f32>, usize)> = HashMap::new();
         let mut failure = None;
-        let mut seen = |v: ValueId, f: &[f32], pending: &mut HashMap<ValueId, (Vec<f32>, usize)>| {
-            if let Some(&t) = by_output.get(&v) {
-                let x = targets[t].input;
-                if let Some((xf, left)) = pending.get_mut(&x) {
-                    let quantize = targets[t].px.quantizer();
-                    let qx = QTensor {
-                        shape: g.shape(x).to_vec(),
-                        data: xf.iter().map(|&a| quantize(a)).collect(),
-                    };
-                    *left -= 1;
-                    if *left == 0 {
-                        pending.remove(&x);
-                    }
-                    match fixed.run_node(targets[t].node, vec![qx]) {
-                        Ok(out) => {
-                            if let Some(q) = out.first() {
-                                acc.add(&targets[t], t, &q.data, f);
-                            }
+        let mut seen =
+            |v: ValueId, f: &[f32], pending: &mut HashMap<ValueId, (Vec<f32>, usize)>| {
+                if let Some(&t) = by_output.get(&v) {
+                    let x = targets[t].input;
+                    if let Some((xf, left)) = pending.get_mut(&x) {
+                        let quantize = targets[t].px.quantizer();
+                        let qx = QTensor {
+                            shape: g.shape(x).to_vec(),
+                            data: xf.iter().map(|&a| quantize(a)).collect(),
+                        };
+                        *left -= 1;
+                        if *left == 0 {
+                            pending.remove(&x);
                         }
-                        Err(e) => failure = Some(e),
+                        match fixed.run_node(targets[t].node, vec![qx]) {
+                            Ok(out) => {
+                                if let Some(q) = out.first() {
+                                    acc.add(&targets[t], t, &q.data, f);
+                                }
+                            }
+                            Err(e) => failure = Some(e),
+                        }
                     }
                 }
-            }
-            if let Some(&n) = readers.get(&v) {
-                pending.insert(v, (f.to_vec(), n));
-            }
-        };
+                if let Some(&n) = readers.get(&v) {
+                    pending.insert(v, (f.to_vec(), n));
+                }
+            };
         for (x, &id) in it.iter().zip(&g.inputs) {
             let data: Vec<f32> = x.iter().copied().collect();
             seen(id, &data, &mut pending);
@@ -325,8 +329,11 @@ fn correct(model: &mut QuantModel, target: &Target, d: &LinearDelta, t: usize) -
 fn mac_depths(model: &QuantModel, targets: &[Target]) -> Vec<usize> {
     let g = &model.graph;
     let mut value_depth = vec![0usize; g.values.len()];
-    let target_of: HashMap<usize, usize> =
-        targets.iter().enumerate().map(|(t, x)| (x.node, t)).collect();
+    let target_of: HashMap<usize, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(t, x)| (x.node, t))
+        .collect();
     let mut depth = vec![0usize; targets.len()];
     for (i, node) in g.nodes.iter().enumerate() {
         let above = node

@@ -111,7 +111,10 @@ fn parallel_bias_adjust_lifts_kl520_mobilenetv2_above_10_db() {
         }
         (m.nodes, m.tensors, m.consts)
     };
-    assert!(strip(&base) == strip(&adjusted), "more than the biases changed");
+    assert!(
+        strip(&base) == strip(&adjusted),
+        "more than the biases changed"
+    );
 }
 
 #[test]

@@ -255,13 +255,20 @@ fn optimize4_adjusts_biases_and_tiles_with_deep_search() {
     assert_eq!(adjusted.btm, Some(true));
     assert_eq!(json["summary"]["optimize"], 4);
     assert_eq!(json["summary"]["bias_adjusted_nodes"], 53);
-    assert_eq!(plain_json["summary"]["bias_adjusted_nodes"], serde_json::Value::Null);
+    assert_eq!(
+        plain_json["summary"]["bias_adjusted_nodes"],
+        serde_json::Value::Null
+    );
     assert_eq!(json["evaluator"]["compiler_tiling"], "deep_search");
     assert_eq!(plain_json["evaluator"]["compiler_tiling"], "default");
     let html = std::fs::read_to_string(&adjusted.report_html).unwrap();
     assert!(html.contains("sequential, 53 nodes (optimize 4)"));
     let bias_of = |out: &radix::AnalysisOutput| {
-        let back = ModelConfig::from_bie(out.bie_path.as_ref().unwrap(), Some(&common::key_file(tmp.path()))).unwrap();
+        let back = ModelConfig::from_bie(
+            out.bie_path.as_ref().unwrap(),
+            Some(&common::key_file(tmp.path())),
+        )
+        .unwrap();
         let radix::ModelSource::Bie { model, .. } = back.source else {
             panic!("not a BIE")
         };

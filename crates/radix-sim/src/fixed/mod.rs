@@ -245,7 +245,10 @@ impl<'m> FixedEngine<'m> {
         for &v in &node.inputs {
             if !g.value(v).is_const() {
                 let t = given.next().ok_or_else(|| {
-                    SimError::node(node, format!("no tensor given for input `{}`", g.value(v).name))
+                    SimError::node(
+                        node,
+                        format!("no tensor given for input `{}`", g.value(v).name),
+                    )
                 })?;
                 slots[v.0] = Some(t);
             }
