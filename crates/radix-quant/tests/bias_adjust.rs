@@ -118,7 +118,7 @@ fn parallel_bias_adjust_lifts_kl520_mobilenetv2_above_10_db() {
 }
 
 #[test]
-fn sequential_bias_adjust_is_thread_independent_and_keeps_rnet_accurate() {
+fn bias_adjust_is_thread_independent_and_improves_rnet() {
     let g = graph("mtcnn_rnet");
     // RNet on 24x24 lfw patches: a few dozen are plenty for the means.
     let u: ndarray::Array3<u8> =
@@ -139,20 +139,23 @@ fn sequential_bias_adjust_is_thread_independent_and_keeps_rnet_accurate() {
     let base = quantize(&g, &calib, &QuantConfig::int8(Platform::Kl520))
         .unwrap()
         .model;
-    let run = |threads: usize| {
+    let run = |threads: usize, how: BiasAdjust| {
         in_pool(threads, || {
             let mut m = base.clone();
-            let s = adjust_bias(&mut m, &items, BiasAdjust::Sequential, &mut |_, _| {}).unwrap();
+            let s = adjust_bias(&mut m, &items, how, &mut |_, _| {}).unwrap();
             (m, s)
         })
     };
-    let (one, s1) = run(1);
-    let (two, s2) = run(2);
-    assert_eq!(s1, s2);
-    assert!(
-        one.nodes == two.nodes,
-        "bias adjust depends on the thread count"
-    );
+    for how in [BiasAdjust::Parallel, BiasAdjust::Sequential] {
+        let (a, sa) = run(1, how);
+        let (b, sb) = run(2, how);
+        assert_eq!(sa, sb, "{how:?}");
+        assert!(
+            a.nodes == b.nodes,
+            "{how:?} bias adjust depends on the thread count"
+        );
+    }
+    let (one, s1) = run(2, BiasAdjust::Sequential);
     assert!(s1.passes >= 4, "one pass per MAC depth: {s1:?}");
     let (before, after) = (snr(&base, &items), snr(&one, &items));
     eprintln!("RNet KL520 int8: {before:.2} dB -> {after:.2} dB ({s1:?})");
