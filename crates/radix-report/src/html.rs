@@ -216,7 +216,7 @@ fn summary(o: &mut String, r: &Report) -> fmt::Result {
         (0, _) => "off (optimize 0)".to_string(),
         (1 | 2, Some(n)) => format!("parallel, {n} nodes (optimize {})", s.optimize),
         (_, Some(n)) => format!("sequential, {n} nodes (optimize {})", s.optimize),
-        (level, None) => format!("optimize {level}"),
+        (level, None) => format!("not run (optimize {level}, no quantization in this mode)"),
     };
     kv(o, "Bias adjust", &esc(&bias_adjust))?;
     kv(

@@ -68,6 +68,7 @@ impl ModelConfig {
             weight_bitwidth: bits_name(cfg.weight_bits),
             cpu_node_bitwidth: bits_name(cfg.cpu_node_bits),
             range_method: opts.datapath_range_method.clone(),
+            optimize: opts.optimize,
             onnx_file: onnx_path.display().to_string(),
             ..Default::default()
         };
@@ -108,7 +109,6 @@ impl ModelConfig {
         })?;
         warnings.extend(quantized.warnings.iter().cloned());
         let mut model = quantized.model;
-        summary.optimize = opts.optimize;
         if let Some(how) = radix_quant::BiasAdjust::from_optimize(opts.optimize) {
             let pb = if opts.progress {
                 radix_quant::calibrate::progress(1, "bias adjust")
