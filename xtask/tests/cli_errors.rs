@@ -29,19 +29,14 @@ fn fails(args: &[&str]) -> String {
     stderr
 }
 
-fn zeros_npy(dir: &Path, shape: (usize, usize, usize, usize)) -> PathBuf {
-    let x = dir.join("x.npy");
-    ndarray_npy::write_npy(&x, &ndarray::Array4::<f32>::zeros(shape)).unwrap();
-    x
-}
-
-#[test]
-fn corrupt_onnx_file() {
+/// `xtask infer` of the fixture `model` on zeros of `shape`, which must fail.
+fn infer_fails(model: &str, shape: (usize, usize, usize, usize)) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let x = zeros_npy(dir.path(), (1, 3, 24, 24));
-    let model = fixture("errors/truncated.onnx");
+    let x = dir.path().join("x.npy");
+    ndarray_npy::write_npy(&x, &ndarray::Array4::<f32>::zeros(shape)).unwrap();
+    let model = fixture(model);
     let out = dir.path().join("o");
-    let e = fails(&[
+    fails(&[
         "infer",
         "--model",
         model.to_str().unwrap(),
@@ -49,7 +44,12 @@ fn corrupt_onnx_file() {
         x.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ])
+}
+
+#[test]
+fn corrupt_onnx_file() {
+    let e = infer_fails("errors/truncated.onnx", (1, 3, 24, 24));
     assert!(
         e.contains("`truncated`") && e.contains("not a valid ONNX model"),
         "{e}"
@@ -75,19 +75,7 @@ fn unknown_op_names_op_and_node() {
 
 #[test]
 fn wrong_input_shape_names_input_and_shapes() {
-    let dir = tempfile::tempdir().unwrap();
-    let x = zeros_npy(dir.path(), (1, 3, 20, 24));
-    let model = fixture("models/mtcnn_rnet.onnx");
-    let out = dir.path().join("o");
-    let e = fails(&[
-        "infer",
-        "--model",
-        model.to_str().unwrap(),
-        "--inputs",
-        x.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let e = infer_fails("models/mtcnn_rnet.onnx", (1, 3, 20, 24));
     assert!(
         e.contains("input") && e.contains("24") && e.contains("20"),
         "{e}"

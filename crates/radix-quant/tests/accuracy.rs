@@ -2,24 +2,12 @@
 //! subset (int8, KL520 and KL720), PP-OCRv4 det's binarized map on the `page` photo (KL720 int8).
 //! Each model is calibrated on its own fixture inputs and run on the fast fixed-point engine.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::{fixture, graph};
 use ndarray::{Array1, Array3, Array4, ArrayD, Axis};
-use radix_quant::{QuantConfig, calibrate, prepare, quantize};
+use radix_quant::{QuantConfig, calibrate, quantize};
 use radix_target::Platform;
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(rel)
-}
-
-fn graph(model: &str) -> radix_ir::Graph {
-    let mut g = radix_onnx::import_path(&fixture(&format!("models/{model}.onnx"))).unwrap();
-    radix_ir::passes::optimize(&mut g).unwrap();
-    prepare(&mut g);
-    g
-}
 
 fn int8(platform: Platform) -> QuantConfig {
     QuantConfig::int8(platform)

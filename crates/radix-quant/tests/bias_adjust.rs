@@ -2,25 +2,13 @@
 //! (issue 4's 10 dB target), keep the model otherwise unchanged, and give the same model
 //! whatever the thread count.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::{fixture, graph};
 use ndarray::{Array4, ArrayD, Axis};
 use radix_ir::qmodel::{QKernel, QuantModel};
-use radix_quant::{BiasAdjust, QuantConfig, adjust_bias, calibrate, prepare, quantize};
+use radix_quant::{BiasAdjust, QuantConfig, adjust_bias, calibrate, quantize};
 use radix_target::Platform;
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-        .join(rel)
-}
-
-fn graph(model: &str) -> radix_ir::Graph {
-    let mut g = radix_onnx::import_path(&fixture(&format!("models/{model}.onnx"))).unwrap();
-    radix_ir::passes::optimize(&mut g).unwrap();
-    prepare(&mut g);
-    g
-}
 
 /// The 22 bundled photos with MobileNetV2's ImageNet normalisation.
 fn photos() -> Vec<Vec<ArrayD<f32>>> {

@@ -317,20 +317,13 @@ mod x86 {
     use super::super::epilogue::x86::{Params, mask, requant16};
     use super::{MR, NR, Requant};
 
+    /// The `MR x NR` tile of i32 sums over `kp` i16 pairs (one VNNI step per pair).
+    ///
     /// # Safety
-    /// AVX-512F/BW/DQ/VL/VNNI present; pointers as in `super::micro_requant`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn micro_requant(
-        kp: usize,
-        a: *const i32,
-        b: *const i32,
-        rq: &[Requant; MR],
-        c: *mut i32,
-        ldc: usize,
-        rows: usize,
-        cols: usize,
-    ) {
+    /// AVX-512F/BW/VNNI present; `a`: `kp*MR` words, `b`: `kp*NR` words.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[inline]
+    unsafe fn accumulate(kp: usize, a: *const i32, b: *const i32) -> [[__m512i; 3]; MR] {
         let z = _mm512_setzero_si512();
         let mut acc = [[z; 3]; MR];
         for p in 0..kp {
@@ -349,6 +342,25 @@ mod x86 {
                 }
             }
         }
+        acc
+    }
+
+    /// # Safety
+    /// AVX-512F/BW/DQ/VL/VNNI present; pointers as in `super::micro_requant`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn micro_requant(
+        kp: usize,
+        a: *const i32,
+        b: *const i32,
+        rq: &[Requant; MR],
+        c: *mut i32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+    ) {
+        // SAFETY: forwarded from the caller.
+        let acc = unsafe { accumulate(kp, a, b) };
         for (r, row) in acc.iter().enumerate().take(rows) {
             let (bias, mult, shift, lo, hi) = rq[r];
             let prm = Params::new(bias, mult, shift, lo, hi);
@@ -378,24 +390,8 @@ mod x86 {
         b: *const i32,
         tile: &mut [[i32; NR]; MR],
     ) {
-        let z = _mm512_setzero_si512();
-        let mut acc = [[z; 3]; MR];
-        for p in 0..kp {
-            // SAFETY: p < kp, so the 48 words at b + p*NR and the 8 at a + p*MR are in bounds.
-            unsafe {
-                let bp = b.add(p * NR);
-                let b0 = _mm512_loadu_si512(bp as *const _);
-                let b1 = _mm512_loadu_si512(bp.add(16) as *const _);
-                let b2 = _mm512_loadu_si512(bp.add(32) as *const _);
-                let ap = a.add(p * MR);
-                for (r, row) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_epi32(*ap.add(r));
-                    row[0] = _mm512_dpwssd_epi32(row[0], av, b0);
-                    row[1] = _mm512_dpwssd_epi32(row[1], av, b1);
-                    row[2] = _mm512_dpwssd_epi32(row[2], av, b2);
-                }
-            }
-        }
+        // SAFETY: forwarded from the caller.
+        let acc = unsafe { accumulate(kp, a, b) };
         for (row, out) in acc.iter().zip(tile.iter_mut()) {
             for (v, reg) in row.iter().enumerate() {
                 // SAFETY: 16 words at out[16*v..] (v < 3, NR = 48).
