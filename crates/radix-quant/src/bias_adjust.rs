@@ -124,19 +124,14 @@ fn targets(model: &QuantModel) -> Vec<Target> {
     out
 }
 
-/// Sums of per-input partial results.
-trait Merge {
-    fn merge(self, other: &Self) -> Self;
-}
-
 /// Runs `per_item` over every item in parallel and sums the results in item order, so the
 /// totals do not depend on the number of threads.
-fn over_items<A: Merge + Clone + Send + Sync>(
+fn over_items(
     items: &[Vec<ArrayD<f32>>],
-    empty: &A,
-    per_item: impl Fn(&[ArrayD<f32>], &mut A) -> Result<(), QuantError> + Sync,
-) -> Result<A, QuantError> {
-    let parts: Vec<A> = items
+    empty: &LinearDelta,
+    per_item: impl Fn(&[ArrayD<f32>], &mut LinearDelta) -> Result<(), QuantError> + Sync,
+) -> Result<LinearDelta, QuantError> {
+    let parts: Vec<LinearDelta> = items
         .par_iter()
         .map(|it| {
             let mut acc = empty.clone();
@@ -170,6 +165,17 @@ impl LinearDelta {
         d
     }
 
+    /// `self + other`, target by target and channel by channel.
+    fn merge(mut self, other: &Self) -> Self {
+        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        self
+    }
+
     /// Adds the linear-region differences of one output of `target` (index `t`): fixed `q`,
     /// float `f`, both in the output's layout.
     fn add(&mut self, target: &Target, t: usize, q: &[i32], f: &[f32]) {
@@ -184,18 +190,6 @@ impl LinearDelta {
                 counts[c] += 1.0;
             }
         }
-    }
-}
-
-impl Merge for LinearDelta {
-    fn merge(mut self, other: &Self) -> Self {
-        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-        }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-        }
-        self
     }
 }
 
