@@ -40,7 +40,11 @@ fn main() {
     println!("calibrate {:.2}s", t.elapsed().as_secs_f64());
     let mut cfg = QuantConfig::int8(radix_target::Platform::from_number(platform).unwrap());
     cfg.datapath_bits = bits;
-    cfg.weight_bits = bits;
+    // RADIX_WEIGHT_BITS=16: wider weights than the datapath (to see what the weights cost).
+    cfg.weight_bits = std::env::var("RADIX_WEIGHT_BITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(bits);
     cfg.model_in_bits = bits;
     cfg.model_out_bits = bits;
     match args.get(3).map(String::as_str) {

@@ -1,16 +1,37 @@
 //! Quantized accuracy on the fixture models (issue 4): MTCNN RNet/ONet on the 200-patch lfw
-//! subset (int8, KL520 and KL720), PP-OCRv4 det's binarized map on the `page` photo (KL720 int8).
+//! subset (int8, KL520 and KL720), PP-OCRv4 det's binarized map on the `page` photo (int8,
+//! KL720 and KL520).
 //! Each model is calibrated on its own fixture inputs and run on the fast fixed-point engine.
+//! `RADIX_OPTIMIZE=1|3` (default 0) adds bias adjust at that level, to measure it on the same
+//! models: `RADIX_OPTIMIZE=3 cargo test -p radix-quant --test accuracy -- --nocapture`.
 
 mod common;
 
 use common::{fixture, graph};
 use ndarray::{Array1, Array3, Array4, ArrayD, Axis};
-use radix_quant::{QuantConfig, calibrate, quantize};
+use radix_quant::{BiasAdjust, QuantConfig, adjust_bias, calibrate, quantize};
 use radix_target::Platform;
 
 fn int8(platform: Platform) -> QuantConfig {
     QuantConfig::int8(platform)
+}
+
+/// Quantizes `g` for `platform` int8, with bias adjust when `RADIX_OPTIMIZE` asks for it.
+fn quantized(
+    g: &radix_ir::Graph,
+    items: &[Vec<ArrayD<f32>>],
+    platform: Platform,
+) -> radix_ir::qmodel::QuantModel {
+    let calib = calibrate(g, items, false).unwrap();
+    let mut q = quantize(g, &calib, &int8(platform)).unwrap().model;
+    let level: u8 = std::env::var("RADIX_OPTIMIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if let Some(how) = BiasAdjust::from_optimize(level) {
+        adjust_bias(&mut q, items, how, &mut |_, _| {}).unwrap();
+    }
+    q
 }
 
 /// The 200 lfw patches at `size` (fixtures/README.md formula), one item each.
@@ -32,8 +53,7 @@ fn lfw(size: usize) -> Vec<Vec<ArrayD<f32>>> {
 fn lfw_accuracy(model: &str, size: usize, platform: Platform) -> f64 {
     let g = graph(model);
     let items = lfw(size);
-    let calib = calibrate(&g, &items, false).unwrap();
-    let q = quantize(&g, &calib, &int8(platform)).unwrap().model;
+    let q = quantized(&g, &items, platform);
     let engine = radix_sim::FixedEngine::new(&q).unwrap();
     let labels: Array1<u8> =
         ndarray_npy::read_npy(fixture("reference/mtcnn_lfw_labels.npy")).unwrap();
@@ -75,26 +95,30 @@ fn ppocr_int8_binarized_map_iou_on_page() {
         (u[[y, x, 2 - c]] as f32 / 255.0 - 0.5) / 0.5
     })
     .into_dyn();
-    let items = vec![vec![x.clone()]];
-    let calib = calibrate(&g, &items, false).unwrap();
-    let q = quantize(&g, &calib, &int8(Platform::Kl720)).unwrap().model;
-    let fixed = radix_sim::FixedEngine::new(&q)
-        .unwrap()
-        .run(&items[0])
-        .unwrap()
-        .remove(0);
+    let items = vec![vec![x]];
     let float = radix_sim::FloatEngine::new(&g)
         .unwrap()
         .run(&items[0])
         .unwrap()
         .remove(0);
-    let (mut inter, mut union) = (0usize, 0usize);
-    for (&a, &b) in float.iter().zip(fixed.iter()) {
-        let (a, b) = (a > 0.3, b > 0.3);
-        inter += (a && b) as usize;
-        union += (a || b) as usize;
+    for platform in [Platform::Kl720, Platform::Kl520] {
+        let q = quantized(&g, &items, platform);
+        let fixed = radix_sim::FixedEngine::new(&q)
+            .unwrap()
+            .run(&items[0])
+            .unwrap()
+            .remove(0);
+        let (mut inter, mut union) = (0usize, 0usize);
+        for (&a, &b) in float.iter().zip(fixed.iter()) {
+            let (a, b) = (a > 0.3, b > 0.3);
+            inter += (a && b) as usize;
+            union += (a || b) as usize;
+        }
+        let iou = inter as f64 / union.max(1) as f64;
+        eprintln!(
+            "ppocrv4_det KL{} int8: IoU {iou:.4} ({inter} / {union} pixels)",
+            platform.number()
+        );
+        assert!(iou >= 0.85, "KL{}: IoU {iou}", platform.number());
     }
-    let iou = inter as f64 / union.max(1) as f64;
-    eprintln!("ppocrv4_det KL720 int8: IoU {iou:.4} ({inter} / {union} pixels)");
-    assert!(iou >= 0.85, "IoU {iou}");
 }
