@@ -105,8 +105,10 @@ pub fn eval_light(
         ]),
         Op::Concat { axis } => {
             let views: Vec<_> = ins.iter().map(|a| a.view()).collect();
+            // ndarray's concatenate returns the concatenation axis outermost in memory; every
+            // consumer gets row-major tensors.
             ndarray::concatenate(Axis(*axis), &views)
-                .map(|o| vec![o])
+                .map(|o| vec![o.as_standard_layout().into_owned()])
                 .map_err(|e| e.to_string())
         }
         Op::Split { axis, splits } => {

@@ -18,6 +18,37 @@ fn one(shape: &[usize], data: Vec<i32>) -> Result<Vec<QTensor>, SimError> {
     }])
 }
 
+/// Concatenation in row-major order: for every index of the axes before `axis`, each input's
+/// contiguous block (its length on `axis` times the size of the axes after it), in input order.
+fn concat_blocks<D: AsRef<[i32]>>(
+    parts: &[(usize, D)],
+    axis: usize,
+    out_shape: &[usize],
+) -> Result<Vec<i32>, String> {
+    let outer: usize = out_shape[..axis].iter().product();
+    let inner: usize = out_shape[axis + 1..].iter().product();
+    let total: usize = parts.iter().map(|(len, _)| len).sum();
+    if total != out_shape[axis] {
+        return Err(format!(
+            "inputs add up to {total} on axis {axis}, the output has {}",
+            out_shape[axis]
+        ));
+    }
+    for (len, d) in parts {
+        if d.as_ref().len() != outer * len * inner {
+            return Err("a Concat input's length does not match its shape".into());
+        }
+    }
+    let mut out = Vec::with_capacity(outer * total * inner);
+    for o in 0..outer {
+        for (len, d) in parts {
+            let block = len * inner;
+            out.extend_from_slice(&d.as_ref()[o * block..(o + 1) * block]);
+        }
+    }
+    Ok(out)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn exec<'a>(
     node: &Node,
@@ -155,25 +186,28 @@ pub(super) fn exec<'a>(
             one(out_shape, out)
         }
         (QKernel::Concat { requant }, Op::Concat { axis }) => {
-            let mut parts = Vec::with_capacity(requant.len());
+            let mut parts: Vec<(usize, std::borrow::Cow<'_, [i32]>)> =
+                Vec::with_capacity(requant.len());
             for (k, rq) in requant.iter().enumerate() {
                 let x = input(k)?;
-                let data: Vec<i32> = match rq {
-                    None => x.data.to_vec(),
+                if x.shape.len() != out_shape.len() || *axis >= out_shape.len() {
+                    return Err(bad("Concat input rank differs from the output's"));
+                }
+                let data = match rq {
+                    None => std::borrow::Cow::Borrowed(x.data),
                     Some(r) => x
                         .data
                         .iter()
                         .map(|&q| saturate(r.apply(q as i64), bits))
-                        .collect(),
+                        .collect::<Vec<i32>>()
+                        .into(),
                 };
-                parts.push(
-                    ndarray::ArrayD::from_shape_vec(IxDyn(x.shape), data)
-                        .map_err(|e| bad(&e.to_string()))?,
-                );
+                parts.push((x.shape[*axis], data));
             }
-            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-            let cat = ndarray::concatenate(Axis(*axis), &views).map_err(|e| bad(&e.to_string()))?;
-            one(out_shape, cat.into_raw_vec_and_offset().0)
+            one(
+                out_shape,
+                concat_blocks(&parts, *axis, out_shape).map_err(|m| bad(&m))?,
+            )
         }
         (
             QKernel::Resize {

@@ -1,0 +1,241 @@
+//! The differential checks run on every generated case:
+//!
+//! 1. graph passes (`passes::optimize`, `prepare`) keep the float outputs (>= [`PASSES_SNR_DB`]);
+//! 2. fast fixed-point engine vs reference engine, bit for bit on every tensor, for KL520 int8,
+//!    KL720 int8 and KL720 int16;
+//! 3. KL720 int16 outputs vs float above [`CheckConfig::int16_snr_floor_db`].
+
+use ndarray::ArrayD;
+use radix_ir::ValueId;
+use radix_ir::qmodel::{QTensor, QuantModel};
+use radix_quant::{QuantConfig, QuantError, calibrate, prepare, quantize};
+use radix_sim::{FixedEngine, FloatEngine, run_reference};
+use radix_target::Platform;
+
+use crate::Case;
+
+/// Float outputs after the graph passes must match the original graph's to this SNR.
+pub const PASSES_SNR_DB: f64 = 90.0;
+
+/// What to check.
+#[derive(Clone, Debug)]
+pub struct CheckConfig {
+    /// (platform, bits for datapath, weights, model input and output).
+    pub configs: Vec<(Platform, u8)>,
+    /// Minimum output SNR of the KL720 int16 model vs float, per output.
+    pub int16_snr_floor_db: f64,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            configs: vec![
+                (Platform::Kl520, 8),
+                (Platform::Kl720, 8),
+                (Platform::Kl720, 16),
+            ],
+            int16_snr_floor_db: 30.0,
+        }
+    }
+}
+
+/// The result of checking one case.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// Every check held; the lowest int16 output SNR seen (dB).
+    Pass { int16_snr_db: f64, tensors: usize },
+    /// The case is outside what the pipeline supports (never a wrong value): the reason.
+    Skip(String),
+    /// A wrong result: what and where.
+    Fail(String),
+}
+
+fn float_outputs(
+    g: &radix_ir::Graph,
+    items: &[Vec<ArrayD<f32>>],
+) -> Result<Vec<Vec<ArrayD<f32>>>, String> {
+    let e = FloatEngine::new(g).map_err(|e| format!("float engine: {e}"))?;
+    items
+        .iter()
+        .map(|it| e.run(it).map_err(|e| format!("float engine: {e}")))
+        .collect()
+}
+
+/// SNR (dB) of `test` against `reference`, over all items, per output.
+fn output_snr(reference: &[Vec<ArrayD<f32>>], test: &[Vec<ArrayD<f32>>], k: usize) -> f64 {
+    let (mut r, mut t) = (Vec::new(), Vec::new());
+    for (a, b) in reference.iter().zip(test) {
+        r.extend(a[k].iter().copied());
+        t.extend(b[k].iter().copied());
+    }
+    radix_calib::sqnr_db(&r, &t)
+}
+
+/// Whether an error means "not supported" (a clear refusal) rather than a wrong result.
+fn unsupported(e: &QuantError) -> bool {
+    matches!(e, QuantError::Unsupported { .. } | QuantError::Target(_))
+}
+
+/// Runs every check on `case`.
+pub fn check(case: &Case, cfg: &CheckConfig) -> Verdict {
+    match check_inner(case, cfg) {
+        Ok(v) => v,
+        Err(msg) => Verdict::Fail(msg),
+    }
+}
+
+fn check_inner(case: &Case, cfg: &CheckConfig) -> Result<Verdict, String> {
+    let g0 = &case.graph;
+    g0.validate()
+        .map_err(|e| format!("generated graph invalid: {e}"))?;
+    let y0 = float_outputs(g0, &case.items)?;
+    if y0
+        .iter()
+        .flatten()
+        .flat_map(|a| a.iter())
+        .any(|v| !v.is_finite())
+    {
+        return Ok(Verdict::Skip("float outputs not finite".into()));
+    }
+    let mut g = g0.clone();
+    radix_ir::passes::optimize(&mut g).map_err(|e| format!("graph passes: {e}"))?;
+    prepare(&mut g);
+    let y1 = float_outputs(&g, &case.items)?;
+    if y1.first().map(|v| v.len()) != y0.first().map(|v| v.len()) {
+        return Err("graph passes changed the number of outputs".into());
+    }
+    for k in 0..g0.outputs.len() {
+        let snr = output_snr(&y0, &y1, k);
+        if snr < PASSES_SNR_DB {
+            return Err(format!(
+                "graph passes changed float output {k} `{}`: {snr:.1} dB",
+                g0.value(g0.outputs[k]).name
+            ));
+        }
+    }
+    let calib = match calibrate(&g, &case.items, false) {
+        Ok(c) => c,
+        Err(e) if unsupported(&e) => return Ok(Verdict::Skip(e.to_string())),
+        Err(e) => return Err(format!("calibrate: {e}")),
+    };
+    let mut worst16 = f64::INFINITY;
+    let mut tensors = 0;
+    for &(platform, bits) in &cfg.configs {
+        let mut qc = QuantConfig::int8(platform);
+        (
+            qc.datapath_bits,
+            qc.weight_bits,
+            qc.model_in_bits,
+            qc.model_out_bits,
+        ) = (bits, bits, bits, bits);
+        qc.cpu_node_bits = bits;
+        let what = format!("KL{} int{bits}", platform.number());
+        let q = match quantize(&g, &calib, &qc) {
+            Ok(q) => q.model,
+            Err(e) if unsupported(&e) => return Ok(Verdict::Skip(format!("{what}: {e}"))),
+            Err(e) => return Err(format!("{what}: quantize: {e}")),
+        };
+        tensors += compare_engines(&q, &case.items).map_err(|m| format!("{what}: {m}"))?;
+        if bits == 16 && platform == Platform::Kl720 {
+            let fast = FixedEngine::new(&q).map_err(|e| format!("{what}: {e}"))?;
+            let yq: Vec<Vec<ArrayD<f32>>> = case
+                .items
+                .iter()
+                .map(|it| {
+                    fast.run(it)
+                        .map_err(|e| format!("{what}: fast engine: {e}"))
+                })
+                .collect::<Result<_, _>>()?;
+            for k in 0..g0.outputs.len() {
+                let energy: f64 = y0
+                    .iter()
+                    .flat_map(|v| v[k].iter())
+                    .map(|&x| f64::from(x) * f64::from(x))
+                    .sum();
+                if energy == 0.0 {
+                    continue;
+                }
+                let snr = output_snr(&y0, &yq, k);
+                worst16 = worst16.min(snr);
+                if snr < cfg.int16_snr_floor_db {
+                    return Err(format!(
+                        "{what}: output {k} `{}` at {snr:.1} dB vs float (floor {} dB)",
+                        g0.value(g0.outputs[k]).name,
+                        cfg.int16_snr_floor_db
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Verdict::Pass {
+        int16_snr_db: worst16,
+        tensors,
+    })
+}
+
+/// Fast vs reference engine on every tensor of every item; returns the tensors compared.
+pub fn compare_engines(q: &QuantModel, items: &[Vec<ArrayD<f32>>]) -> Result<usize, String> {
+    let fast = FixedEngine::new(q).map_err(|e| format!("fast engine: {e}"))?;
+    let nv = q.graph.values.len();
+    let mut count = 0;
+    for (k, item) in items.iter().enumerate() {
+        let mut a: Vec<Option<QTensor>> = vec![None; nv];
+        fast.run_observed(
+            item,
+            Some(&mut |id: ValueId, t: &QTensor| a[id.0] = Some(t.clone())),
+        )
+        .map_err(|e| format!("fast engine: {e}"))?;
+        let mut b: Vec<Option<QTensor>> = vec![None; nv];
+        run_reference(q, item, &mut |id: ValueId, t: &QTensor| {
+            b[id.0] = Some(t.clone())
+        })
+        .map_err(|e| format!("reference engine: {e}"))?;
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            let id = ValueId(i);
+            match (x, y) {
+                (Some(x), Some(y)) => {
+                    count += 1;
+                    if x != y {
+                        let n = x.data.iter().zip(&y.data).filter(|(p, q)| p != q).count();
+                        let node = q
+                            .graph
+                            .nodes
+                            .iter()
+                            .position(|nd| nd.outputs.contains(&id))
+                            .map(|j| {
+                                format!(
+                                    "{} {:?} inputs {:?}",
+                                    q.graph.nodes[j].name,
+                                    q.graph.nodes[j].op,
+                                    q.graph.nodes[j]
+                                        .inputs
+                                        .iter()
+                                        .map(|&v| q.graph.shape(v).to_vec())
+                                        .collect::<Vec<_>>()
+                                )
+                            })
+                            .unwrap_or_default();
+                        return Err(format!(
+                            "item {k}: tensor `{}` {:?} differs fast vs reference in {n} of {} values (shapes fast {:?} ref {:?}); node {}",
+                            q.graph.value(id).name,
+                            q.graph.shape(id),
+                            x.data.len().max(y.data.len()),
+                            x.shape,
+                            y.shape,
+                            node.chars().take(300).collect::<String>()
+                        ));
+                    }
+                }
+                (Some(_), None) if q.graph.inputs.contains(&id) => {}
+                (None, None) => {}
+                _ => {
+                    return Err(format!(
+                        "item {k}: tensor `{}` computed by one engine only",
+                        q.graph.value(id).name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(count)
+}
