@@ -18,6 +18,35 @@ fn one(shape: &[usize], data: Vec<i32>) -> Result<Vec<QTensor>, SimError> {
     }])
 }
 
+/// Runs a kernel written for one item (axis 0 of length 1) on every item of axis 0: a graph may
+/// stack items inside the model (a Concat on axis 0 before a Conv).
+fn per_item(
+    x: Operand<'_>,
+    out: &[usize],
+    f: impl Fn(Operand<'_>, &[usize]) -> Result<Vec<i32>, String>,
+) -> Result<Vec<i32>, String> {
+    let n = x.shape.first().copied().unwrap_or(1);
+    if n <= 1 || out.first() != Some(&n) {
+        return f(x, out);
+    }
+    let (mut xs, mut os) = (x.shape.to_vec(), out.to_vec());
+    xs[0] = 1;
+    os[0] = 1;
+    let (in_len, out_len): (usize, usize) = (xs.iter().product(), os.iter().product());
+    if x.data.len() != n * in_len {
+        return Err("input length does not match its shape".into());
+    }
+    let mut y = Vec::with_capacity(n * out_len);
+    for i in 0..n {
+        let xi = Operand {
+            shape: &xs,
+            data: &x.data[i * in_len..(i + 1) * in_len],
+        };
+        y.extend(f(xi, &os)?);
+    }
+    Ok(y)
+}
+
 /// Concatenation in row-major order: for every index of the axes before `axis`, each input's
 /// contiguous block (its length on `axis` times the size of the axes after it), in input order.
 fn concat_blocks<D: AsRef<[i32]>>(
@@ -87,10 +116,12 @@ pub(super) fn exec<'a>(
                 bits,
             };
             let data = match op {
-                Op::Conv(a) => conv(x, weights, prep, a, out_shape, &ep).map_err(|m| bad(&m))?,
-                Op::ConvTranspose(a) => {
-                    conv_transpose(x, weights, a, out_shape, &ep).map_err(|m| bad(&m))?
-                }
+                Op::Conv(a) => per_item(x, out_shape, |xi, oi| conv(xi, weights, prep, a, oi, &ep))
+                    .map_err(|m| bad(&m))?,
+                Op::ConvTranspose(a) => per_item(x, out_shape, |xi, oi| {
+                    conv_transpose(xi, weights, a, oi, &ep)
+                })
+                .map_err(|m| bad(&m))?,
                 Op::Gemm { .. } => gemm(x, weights, prep, out_shape, &ep).map_err(|m| bad(&m))?,
                 _ => return Err(bad("Mac kernel on a non-MAC op")),
             };
@@ -1280,22 +1311,76 @@ fn matmul(
     rq: &Requant,
     bits: u8,
 ) -> Result<Vec<i32>, String> {
-    if a.shape.len() != 2 || b.shape.len() != 2 {
-        return Err("only 2-D MatMul has an integer kernel".into());
+    // numpy semantics: a 1-D a is a row [1, k], a 1-D b a column [k, 1]; batch axes broadcast.
+    if a.shape.is_empty() || b.shape.is_empty() {
+        return Err("MatMul of a scalar".into());
     }
-    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1]);
-    if b.shape[0] != k || out != [m, n] {
+    let a2: Vec<usize> = if a.shape.len() == 1 {
+        vec![1, a.shape[0]]
+    } else {
+        a.shape.to_vec()
+    };
+    let b2: Vec<usize> = if b.shape.len() == 1 {
+        vec![b.shape[0], 1]
+    } else {
+        b.shape.to_vec()
+    };
+    let (ra, rb) = (a2.len(), b2.len());
+    let (m, k, n) = (a2[ra - 2], a2[ra - 1], b2[rb - 1]);
+    if b2[rb - 2] != k {
+        return Err("MatMul inner dimensions differ".into());
+    }
+    let rank = (ra - 2).max(rb - 2);
+    // Batch dims right-aligned, with each operand's element stride per batch axis (0: broadcast).
+    let mut batch = vec![1usize; rank];
+    let (mut sa, mut sb) = (vec![0usize; rank], vec![0usize; rank]);
+    let (mut stride_a, mut stride_b) = (m * k, k * n);
+    for i in (0..rank).rev() {
+        let da = (i + ra - 2).checked_sub(rank).map(|j| a2[j]).unwrap_or(1);
+        let db = (i + rb - 2).checked_sub(rank).map(|j| b2[j]).unwrap_or(1);
+        batch[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err("MatMul batch axes do not broadcast".into()),
+        };
+        if da > 1 {
+            sa[i] = stride_a;
+        }
+        if db > 1 {
+            sb[i] = stride_b;
+        }
+        stride_a *= da;
+        stride_b *= db;
+    }
+    let batches: usize = batch.iter().product();
+    if out.iter().product::<usize>() != batches * m * n
+        || a.data.len() != stride_a
+        || b.data.len() != stride_b
+    {
         return Err("MatMul shapes do not match".into());
     }
-    let mut o = vec![0i32; m * n];
-    o.par_chunks_mut(n).enumerate().for_each(|(r, orow)| {
-        for (c, v) in orow.iter_mut().enumerate() {
-            let acc: i64 = (0..k)
-                .map(|kk| a.data[r * k + kk] as i64 * b.data[kk * n + c] as i64)
-                .sum();
-            *v = saturate(rq.apply(acc), bits);
-        }
-    });
+    let mut o = vec![0i32; batches * m * n];
+    o.par_chunks_mut((m * n).max(1))
+        .enumerate()
+        .for_each(|(bi, block)| {
+            let (mut rem, mut oa, mut ob) = (bi, 0, 0);
+            for i in (0..rank).rev() {
+                let idx = rem % batch[i];
+                rem /= batch[i];
+                oa += idx * sa[i];
+                ob += idx * sb[i];
+            }
+            let (ad, bd) = (&a.data[oa..oa + m * k], &b.data[ob..ob + k * n]);
+            for (r, orow) in block.chunks_mut(n.max(1)).enumerate() {
+                for (c, v) in orow.iter_mut().enumerate() {
+                    let acc: i64 = (0..k)
+                        .map(|kk| ad[r * k + kk] as i64 * bd[kk * n + c] as i64)
+                        .sum();
+                    *v = saturate(rq.apply(acc), bits);
+                }
+            }
+        });
     Ok(o)
 }
 

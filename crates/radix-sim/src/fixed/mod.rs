@@ -143,9 +143,18 @@ impl<'m> FixedEngine<'m> {
             }
         }
         outs.into_iter()
-            .map(|parts| {
+            .zip(&g.outputs)
+            .map(|(mut parts, &o)| {
+                if parts.len() == 1 {
+                    return Ok(parts.remove(0));
+                }
                 let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-                ndarray::concatenate(Axis(0), &views).map_err(|e| SimError::Graph(e.to_string()))
+                ndarray::concatenate(Axis(0), &views).map_err(|e| {
+                    SimError::Graph(format!(
+                        "cannot stack output `{}` over the batch: {e}",
+                        g.value(o).name
+                    ))
+                })
             })
             .collect()
     }

@@ -296,7 +296,9 @@ impl<'g> FloatEngine<'g> {
         (0..self.graph.outputs.len())
             .map(|o| {
                 let parts: Vec<_> = per_item.iter().map(|outs| outs[o].view()).collect();
-                let joined = if parts.first().is_some_and(|p| p.ndim() > 0) {
+                let joined = if parts.len() == 1 {
+                    Ok(parts[0].to_owned())
+                } else if parts.first().is_some_and(|p| p.ndim() > 0) {
                     ndarray::concatenate(Axis(0), &parts)
                 } else {
                     ndarray::stack(Axis(0), &parts)

@@ -152,6 +152,10 @@ pub fn run_reference(
     }
     let mut outs = Vec::with_capacity(g.outputs.len());
     for (o, &id) in g.outputs.iter().enumerate() {
+        if per_item.len() == 1 {
+            outs.push(per_item[0][o].clone());
+            continue;
+        }
         let parts: Vec<ArrayViewD<f32>> = per_item.iter().map(|r| r[o].view()).collect();
         let cat = ndarray::concatenate(Axis(0), &parts).map_err(|e| {
             ReferenceError::Graph(format!(
