@@ -686,8 +686,11 @@ impl Builder {
         let mut scales = [0f32; 2];
         let mut out_hw = [0usize; 2];
         for i in 0..2 {
-            let sc = *self.rng.pick(&[0.5f32, 1.0, 1.5, 2.0, 3.0]);
-            out_hw[i] = ((s[2 + i] as f32 * sc).floor() as usize).max(1);
+            let mut sc = *self.rng.pick(&[0.5f32, 1.0, 1.5, 2.0, 3.0]);
+            if s[2 + i] as f32 * sc < 1.0 {
+                sc = 1.0;
+            }
+            out_hw[i] = (s[2 + i] as f32 * sc).floor() as usize;
             scales[i] = sc;
         }
         if mode == ResizeMode::Linear && coord == ResizeCoord::TfHalfPixelForNearest {

@@ -20,6 +20,9 @@ const REGRESSION_SEEDS: &[u64] = &[
     7, 216,
     // Float im2col: a segment where no output column reads inside the row (underflow, panic).
     536,
+    // A 16-bit Gemm accumulator whose product with the multiplier exceeds i64 (requantization
+    // is exact: computed wider).
+    64802,
     // int16 outputs whose values went through a far coarser format (range-limited, exempt).
     803, 1143,
 ];

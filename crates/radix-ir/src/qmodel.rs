@@ -136,6 +136,32 @@ pub fn round_shift(v: i64, shift: i32) -> i64 {
     r as i64
 }
 
+/// [`round_shift`] of an i128 value (a product that does not fit i64), saturated to the i64
+/// range.
+pub fn round_shift_wide(v: i128, shift: i32) -> i64 {
+    let r = if shift <= 0 {
+        let s = shift.unsigned_abs();
+        if v == 0 {
+            0
+        } else if s >= 64 {
+            v.signum() * i128::MAX
+        } else {
+            v.saturating_mul(1i128 << s)
+        }
+    } else if shift >= 127 {
+        0
+    } else {
+        let half = 1i128 << (shift - 1);
+        // |v| < 2^(63+31): adding half cannot overflow i128.
+        if v >= 0 {
+            (v + half) >> shift
+        } else {
+            -((-v + half) >> shift)
+        }
+    };
+    r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
 /// An integer multiplier `mult / 2^shift` approximating a positive real factor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requant {
@@ -175,10 +201,14 @@ impl Requant {
             shift,
         }
     }
-    /// `round(v * mult / 2^shift)`, half away from zero.
+    /// `round(v * mult / 2^shift)`, half away from zero, with the product exact (wider than
+    /// i64 when it must be) and the result saturated to the i64 range.
     #[inline]
     pub fn apply(&self, v: i64) -> i64 {
-        round_shift(v.saturating_mul(self.mult as i64), self.shift)
+        match v.checked_mul(self.mult as i64) {
+            Some(p) => round_shift(p, self.shift),
+            None => round_shift_wide(v as i128 * self.mult as i128, self.shift),
+        }
     }
     pub fn factor(&self) -> f64 {
         self.mult as f64 * 2f64.powi(-self.shift)

@@ -1047,7 +1047,7 @@ fn malformed_models_are_errors() {
         "activation range",
     );
 
-    // A multiplier that would overflow i64 in round_shift.
+    // A multiplier outside the 15-bit mantissa range (FIXED_POINT.md "Requantization").
     let mut m = M::new();
     let x = m.input("x", &[1, 1, 3, 3], P8);
     let w = m.constant("w", ArrayD::zeros(IxDyn(&[1, 1, 3, 3])), None);
@@ -1064,7 +1064,7 @@ fn malformed_models_are_errors() {
     expect_node_error(
         run_reference(&m, std::slice::from_ref(&x1), &mut |_, _| {}),
         "conv",
-        "overflows",
+        "15-bit mantissa",
     );
 
     // Output shape inconsistent with the attributes.

@@ -36,18 +36,35 @@ const MAX_RESIZE_WEIGHT: i64 = 1 << 16;
 /// Bound on every accumulator before requantization (leaves headroom in i64).
 const MAX_ACC: i128 = 1 << 62;
 
-/// `rq.apply(v)`, after checking that `v * mult` plus the rounding half cannot overflow i64
-/// (only a malformed multiplier can get there).
+/// Requantization as docs/FIXED_POINT.md defines it: the exact product `v * mult` (i128), divided
+/// by `2^shift` rounding half away from zero (a negative shift multiplies), saturated to i64.
 pub fn apply_rq(rq: &Requant, v: i64) -> Result<i64, String> {
-    let half = if rq.shift > 0 && rq.shift < 63 {
-        1i128 << (rq.shift - 1)
-    } else {
-        0
-    };
-    if (v as i128 * rq.mult as i128).abs() + half > i64::MAX as i128 {
-        return Err(format!("requantization of {v} by {rq:?} overflows i64"));
+    if rq.mult.unsigned_abs() >= 1 << 15 {
+        return Err(format!(
+            "multiplier {} of {rq:?} is outside the 15-bit mantissa range",
+            rq.mult
+        ));
     }
-    Ok(rq.apply(v))
+    let p = v as i128 * rq.mult as i128;
+    let r: i128 = if rq.shift > 0 {
+        if rq.shift >= 100 {
+            0 // |p| < 2^94: below one half
+        } else {
+            let d = 1i128 << rq.shift;
+            let q = p.abs() / d;
+            let rem = p.abs() % d;
+            let q = if 2 * rem >= d { q + 1 } else { q };
+            if p < 0 { -q } else { q }
+        }
+    } else {
+        let k = (-rq.shift) as u32;
+        if k >= 64 {
+            p.signum() * (i64::MAX as i128 + 1)
+        } else {
+            p * (1i128 << k)
+        }
+    };
+    Ok(r.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
 }
 
 /// `rq.apply(a, b)`, after the same overflow check.
