@@ -47,6 +47,19 @@ enum Cmd {
         #[arg(long)]
         profile: bool,
     },
+    /// Writes generated random graphs as ONNX models with their inputs (`<out>/<seed>/model.onnx`,
+    /// `input<k>.npy`), for float references from onnxruntime (tools/random_graph_refs.py).
+    RandomGraphs {
+        /// Number of graphs.
+        #[arg(long, default_value_t = 200)]
+        count: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long, default_value = "fixtures/random_graphs")]
+        out: PathBuf,
+    },
     /// Benchmarks beside onnxruntime (needs /tmp/ortvenv, see docs/BENCHMARKS.md).
     Bench(BenchArgs),
 }
@@ -197,6 +210,7 @@ fn main() -> ExitCode {
             model,
             profile,
         } => btm::btm(inputs, model.as_deref(), profile),
+        Cmd::RandomGraphs { count, seed, out } => random_graphs(count, seed, &out),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -208,6 +222,32 @@ fn main() -> ExitCode {
 }
 
 type R<T> = Result<T, String>;
+
+fn random_graphs(count: u64, first: u64, out: &Path) -> R<()> {
+    let cfg = radix_graphgen::GenConfig::default();
+    let mut written = 0;
+    for seed in first..first + count {
+        let case = radix_graphgen::generate(seed, &cfg);
+        let bytes = match radix_onnx::export::to_bytes(&case.graph) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("seed {seed}: not written: {e}");
+                continue;
+            }
+        };
+        let dir = out.join(format!("{seed}"));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::write(dir.join("model.onnx"), bytes).map_err(|e| e.to_string())?;
+        // The first item only: the float check needs one input per graph.
+        for (k, a) in case.items[0].iter().enumerate() {
+            ndarray_npy::write_npy(dir.join(format!("input{k}.npy")), a)
+                .map_err(|e| e.to_string())?;
+        }
+        written += 1;
+    }
+    println!("{written} graphs written to {}", out.display());
+    Ok(())
+}
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -416,6 +456,13 @@ fn quantize(a: QuantizeArgs) -> R<()> {
     for w in &out.warnings {
         eprintln!("warning: {w}");
     }
+    for f in &out.findings {
+        let level = match f.level {
+            radix::FindingLevel::Error => "error",
+            radix::FindingLevel::Warning => "warning",
+        };
+        eprintln!("{level}: {}", f.message);
+    }
     let fmt = |v: Option<f64>, unit: &str| {
         v.map(|x| format!("{x:.2}{unit}"))
             .unwrap_or_else(|| "n/a".into())
@@ -436,6 +483,12 @@ fn quantize(a: QuantizeArgs) -> R<()> {
     }
     println!("  report: {}", out.report_html.display());
     println!("  json:   {}", out.report_json.display());
+    if out.has_errors() {
+        return Err(
+            "the fixed-point result failed verification (see the findings above and the report)"
+                .into(),
+        );
+    }
     Ok(())
 }
 

@@ -53,6 +53,7 @@ fn page(o: &mut String, r: &Report) -> fmt::Result {
     header(o, s)?;
     o.push_str("<main class=\"wrap\">\n");
     summary(o, r)?;
+    findings(o, s)?;
     warnings(o, s)?;
     snr_section(o, r)?;
     histograms(o, r)?;
@@ -294,6 +295,31 @@ fn summary(o: &mut String, r: &Report) -> fmt::Result {
     kv(o, "JSON", &format!("<code>{JSON_FILE_NAME}</code>"))?;
     kv(o, "Elapsed", &format!("{} s", num(s.elapsed_s)))?;
     o.push_str("</dl></div>\n</div>\n</section>\n");
+    Ok(())
+}
+
+fn findings(o: &mut String, s: &Summary) -> fmt::Result {
+    if s.findings.is_empty() {
+        return Ok(());
+    }
+    write!(
+        o,
+        "<section id=\"findings\">\n<h2>Findings <span class=\"count\">{}</span></h2>\n<ul class=\"findings\">",
+        s.findings.len()
+    )?;
+    for f in &s.findings {
+        let (cls, label) = match f.level {
+            crate::FindingLevel::Error => ("error", "Error"),
+            crate::FindingLevel::Warning => ("warning", "Warning"),
+        };
+        write!(
+            o,
+            "<li class=\"{cls}\" data-kind=\"{}\"><b>{label}:</b> {}</li>",
+            esc(&f.kind),
+            esc(&f.message)
+        )?;
+    }
+    o.push_str("</ul>\n</section>\n");
     Ok(())
 }
 

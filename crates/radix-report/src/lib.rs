@@ -18,7 +18,9 @@ mod write;
 use std::path::{Path, PathBuf};
 
 pub use html::{HISTOGRAMS_SHOWN, column_keys};
-pub use model::{EvaluatorSummary, NodeRow, RangeHistogram, Report, Summary};
+pub use model::{
+    EvaluatorSummary, Finding, FindingLevel, NodeRow, RangeHistogram, Report, Summary,
+};
 pub use svg::{SNR_BAD_DB, SNR_GOOD_DB};
 
 /// File name of the HTML report inside the output directory.

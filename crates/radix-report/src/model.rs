@@ -79,6 +79,30 @@ pub struct Summary {
     #[serde(with = "float_serde::plain_f64")]
     pub elapsed_s: f64,
     pub warnings: Vec<String>,
+    /// What a user must know about the result's quality: errors (a bit-true mismatch is a bug
+    /// in Radix, never the user's fault) and quality warnings (low output SNR, an output whose
+    /// parts quantize to nothing). Rendered above the warnings and printed by the CLI.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+}
+
+/// How serious a [`Finding`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingLevel {
+    /// The result is wrong (the CLI exits non-zero).
+    Error,
+    /// The result is valid but may not be good enough; the message says what to try.
+    Warning,
+}
+
+/// One finding about a run's result, with the advice that goes with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub level: FindingLevel,
+    /// A short machine-readable kind: `btm-mismatch`, `low-snr`, `mixed-range-output`.
+    pub kind: String,
+    pub message: String,
 }
 
 /// One node after fusion.

@@ -378,6 +378,11 @@ pub fn sample_report(n: usize) -> Report {
             "1 layer below 10 dB SNR: consider mixbw or int16 for it".into(),
             "prob/Softmax runs on the CPU in float32".into(),
         ],
+        findings: vec![crate::Finding {
+            level: crate::FindingLevel::Warning,
+            kind: "low-snr".into(),
+            message: "output `prob` is at 8.40 dB vs float (below 10 dB): the fixed-point model may have lost too much accuracy.".into(),
+        }],
     };
     Report {
         summary,

@@ -6,7 +6,9 @@ use std::time::Instant;
 use ndarray::ArrayD;
 use radix_ir::qmodel::{Placement, QKernel, QTensor, QuantModel};
 use radix_ir::{Graph, Node, ValueId};
-use radix_report::{EvaluatorSummary, NodeRow, RangeHistogram, Report, Summary};
+use radix_report::{
+    EvaluatorSummary, Finding, FindingLevel, NodeRow, RangeHistogram, Report, Summary,
+};
 use radix_target::{EvalReport, NodeBits};
 
 use crate::{AnalysisOptions, Error, InputMapping, ModelConfig, ModelSource, Result};
@@ -18,12 +20,22 @@ pub struct AnalysisOutput {
     pub bie_path: Option<PathBuf>,
     pub report_html: PathBuf,
     pub report_json: PathBuf,
-    /// Output SNR of fixed vs float in dB (modes 2 and 3).
+    /// Output SNR of fixed vs float in dB (the minimum over the outputs; modes 1-3, on the first
+    /// input in modes 1 and 2, on every input in mode 3).
     pub snr_db: Option<f64>,
     /// Bit-true match of the fast and reference engines (modes 2 and 3).
     pub btm: Option<bool>,
     pub fps: Option<f64>,
     pub warnings: Vec<String>,
+    /// Quality findings: a bit-true mismatch (error), low output SNR, mixed-range outputs.
+    pub findings: Vec<Finding>,
+}
+
+impl AnalysisOutput {
+    /// True when a finding says the result is wrong (the CLI then exits non-zero).
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.level == FindingLevel::Error)
+    }
 }
 
 fn bits_name(b: u8) -> String {
@@ -100,6 +112,7 @@ impl ModelConfig {
                 btm: None,
                 fps: Some(eval.total.fps),
                 warnings,
+                findings: Vec::new(),
             });
         }
         let items = radix_quant::validate_inputs(&g, inputs)?;
@@ -125,16 +138,25 @@ impl ModelConfig {
             summary.bias_adjusted_nodes = Some(done.nodes);
         }
         summary.num_calibration_inputs = items.len();
-        // Verification.
+        // Verification: every quantizing mode measures the fast engine against float on at least
+        // the first input (mode 1 too: milliseconds), modes 2 and 3 also check the fast engine
+        // bit for bit against the reference engine.
         let verify_n = match opts.mode {
-            2 => 1,
             3 => items.len(),
-            _ => 0,
+            _ => 1,
         };
+        let check_btm = opts.mode >= 2;
         let mut layer_snr: Option<Vec<Option<f64>>> = None;
-        if verify_n > 0 {
-            let v =
-                pool.install(|| verify(&model, &items[..verify_n], opts.mode == 3, opts.progress))?;
+        let v = pool.install(|| {
+            verify(
+                &model,
+                &items[..verify_n],
+                opts.mode == 3,
+                check_btm,
+                opts.progress,
+            )
+        })?;
+        if check_btm {
             summary.btm = Some(v.mismatches.is_empty());
             summary.btm_detail = Some(if v.mismatches.is_empty() {
                 format!(
@@ -147,12 +169,13 @@ impl ModelConfig {
                     v.mismatches[0]
                 )
             });
-            summary.output_snr_db = v.output_snr.clone();
-            summary.snr_db = v.output_snr.iter().map(|(_, s)| *s).reduce(f64::min);
-            summary.num_verified_inputs = verify_n;
-            if opts.mode == 3 {
-                layer_snr = Some(v.layer_snr);
-            }
+        }
+        summary.output_snr_db = v.output_snr.clone();
+        summary.snr_db = v.output_snr.iter().map(|(_, s)| *s).reduce(f64::min);
+        summary.num_verified_inputs = verify_n;
+        summary.findings = findings(&model, &v, &cfg);
+        if opts.mode == 3 {
+            layer_snr = Some(v.layer_snr);
         }
         let bits = |n: &Node| -> NodeBits {
             let i = model.graph.nodes.iter().position(|m| m.name == n.name);
@@ -202,6 +225,7 @@ impl ModelConfig {
             btm: summary.btm,
             fps: Some(eval.total.fps),
             warnings,
+            findings: summary.findings,
         })
     }
 }
@@ -245,14 +269,36 @@ struct Verification {
     mismatches: Vec<String>,
     output_snr: Vec<(String, f64)>,
     layer_snr: Vec<Option<f64>>,
+    /// Per model output: slices along axis 1 and along the last axis.
+    output_slices: Vec<OutputSlices>,
 }
 
-/// Runs the fast and the reference engines on `items`, compares every tensor bit for bit, and
-/// measures SNR of fixed vs float per output (and per layer when `per_layer`).
+/// Per-slice statistics of one model output along one axis: max |float| and SNR sums.
+#[derive(Clone, Debug, Default)]
+struct SliceStats {
+    axis: usize,
+    max_abs: Vec<f64>,
+    sig: Vec<f64>,
+    err: Vec<f64>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct OutputSlices {
+    value: usize,
+    by_axis: Vec<SliceStats>,
+}
+
+/// Below this output SNR the summary and report carry the FAQ's advice.
+pub const LOW_SNR_DB: f64 = 10.0;
+
+/// Runs the fast engine (and, with `check_btm`, the reference engine, comparing every tensor bit
+/// for bit) on `items` and measures SNR of fixed vs float per output (and per layer when
+/// `per_layer`).
 fn verify(
     model: &QuantModel,
     items: &[Vec<ArrayD<f32>>],
     per_layer: bool,
+    check_btm: bool,
     progress: bool,
 ) -> Result<Verification> {
     let g = &model.graph;
@@ -261,7 +307,34 @@ fn verify(
     let nv = g.values.len();
     let (mut sig, mut err) = (vec![0f64; nv], vec![0f64; nv]);
     let mut mismatches = Vec::new();
-    let pb = if progress {
+    let mut output_slices: Vec<OutputSlices> = g
+        .outputs
+        .iter()
+        .map(|&o| {
+            let s = g.shape(o);
+            let mut axes: Vec<usize> = Vec::new();
+            if s.len() >= 2 {
+                axes.push(1);
+                if s.len() > 2 {
+                    axes.push(s.len() - 1);
+                }
+            }
+            OutputSlices {
+                value: o.0,
+                by_axis: axes
+                    .into_iter()
+                    .filter(|&a| (2..=4096).contains(&s[a]))
+                    .map(|axis| SliceStats {
+                        axis,
+                        max_abs: vec![0.0; s[axis]],
+                        sig: vec![0.0; s[axis]],
+                        err: vec![0.0; s[axis]],
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let pb = if progress && items.len() > 1 {
         radix_quant::calibrate::progress(items.len(), "verifying")
     } else {
         indicatif_hidden()
@@ -270,21 +343,29 @@ fn verify(
         let mut fast_t: Vec<Option<QTensor>> = vec![None; nv];
         let mut obs = |id: ValueId, t: &QTensor| fast_t[id.0] = Some(t.clone());
         fast.run_observed(item, Some(&mut obs))?;
-        let mut ref_t: Vec<Option<QTensor>> = vec![None; nv];
-        radix_sim::reference::run_reference(model, item, &mut |id: ValueId, t: &QTensor| {
-            ref_t[id.0] = Some(t.clone())
-        })
-        .map_err(|e| Error::Other(format!("reference engine: {e}")))?;
-        for (i, (a, b)) in fast_t.iter().zip(&ref_t).enumerate() {
-            if let (Some(a), Some(b)) = (a, b)
-                && a != b
-            {
-                let n = a.data.iter().zip(&b.data).filter(|(x, y)| x != y).count();
-                mismatches.push(format!(
-                    "input {k}, tensor `{}`: {n} of {} values differ",
-                    g.value(ValueId(i)).name,
-                    a.data.len()
-                ));
+        if check_btm {
+            let mut ref_t: Vec<Option<QTensor>> = vec![None; nv];
+            radix_sim::reference::run_reference(model, item, &mut |id: ValueId, t: &QTensor| {
+                ref_t[id.0] = Some(t.clone())
+            })
+            .map_err(|e| Error::Other(format!("reference engine: {e}")))?;
+            for (i, (a, b)) in fast_t.iter().zip(&ref_t).enumerate() {
+                let name = &g.value(ValueId(i)).name;
+                match (a, b) {
+                    (Some(a), Some(b)) if a != b => {
+                        let n = a.data.iter().zip(&b.data).filter(|(x, y)| x != y).count();
+                        mismatches.push(format!(
+                            "input {k}, tensor `{name}`: {n} of {} values differ",
+                            a.data.len().max(b.data.len())
+                        ));
+                    }
+                    // Graph inputs are quantized by the caller of the reference engine.
+                    (Some(_), None) if g.inputs.contains(&ValueId(i)) => {}
+                    (Some(_), None) | (None, Some(_)) => mismatches.push(format!(
+                        "input {k}, tensor `{name}`: computed by one engine only"
+                    )),
+                    _ => {}
+                }
             }
         }
         let wanted: Vec<bool> = (0..nv)
@@ -294,11 +375,26 @@ fn verify(
             if !wanted[id.0] {
                 return;
             }
-            if let (Some(q), Some(p)) = (&fast_t[id.0], model.params(id)) {
-                for (&x, &qv) in f.iter().zip(&q.data) {
-                    let d = p.dequantize(qv) as f64;
-                    sig[id.0] += (x as f64) * (x as f64);
-                    err[id.0] += (x as f64 - d) * (x as f64 - d);
+            let (Some(q), Some(p)) = (&fast_t[id.0], model.params(id)) else {
+                return;
+            };
+            for (&x, &qv) in f.iter().zip(&q.data) {
+                let d = p.dequantize(qv) as f64;
+                sig[id.0] += (x as f64) * (x as f64);
+                err[id.0] += (x as f64 - d) * (x as f64 - d);
+            }
+            for out in output_slices.iter_mut().filter(|o| o.value == id.0) {
+                let shape = f.shape();
+                for st in &mut out.by_axis {
+                    let inner: usize = shape[st.axis + 1..].iter().product();
+                    let len = shape[st.axis];
+                    for (flat, (&x, &qv)) in f.iter().zip(&q.data).enumerate() {
+                        let c = (flat / inner.max(1)) % len;
+                        let (x, d) = (x as f64, p.dequantize(qv) as f64);
+                        st.max_abs[c] = st.max_abs[c].max(x.abs());
+                        st.sig[c] += x * x;
+                        st.err[c] += (x - d) * (x - d);
+                    }
                 }
             }
         })?;
@@ -309,11 +405,7 @@ fn verify(
         if sig[i] == 0.0 && err[i] == 0.0 {
             return None;
         }
-        Some(if err[i] == 0.0 {
-            f64::INFINITY
-        } else {
-            10.0 * (sig[i] / err[i]).log10()
-        })
+        Some(snr_of(sig[i], err[i]))
     };
     let output_snr = g
         .outputs
@@ -325,7 +417,126 @@ fn verify(
         mismatches,
         output_snr,
         layer_snr,
+        output_slices,
     })
+}
+
+fn snr_of(sig: f64, err: f64) -> f64 {
+    if err == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (sig / err).log10()
+    }
+}
+
+/// Ranges of consecutive indices, as `a..b` text (`0..4, 9`).
+fn index_ranges(ix: &[usize]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < ix.len() {
+        let mut j = i;
+        while j + 1 < ix.len() && ix[j + 1] == ix[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j {
+            ix[i].to_string()
+        } else {
+            format!("{}..={}", ix[i], ix[j])
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+/// What the user must know about the result: a bit-true mismatch (an error: a bug in Radix),
+/// output SNR below [`LOW_SNR_DB`] with the FAQ's advice, and outputs that mix ranges so that
+/// part of them quantizes to (almost) nothing.
+fn findings(model: &QuantModel, v: &Verification, cfg: &radix_quant::QuantConfig) -> Vec<Finding> {
+    let g = &model.graph;
+    let mut out = Vec::new();
+    if let Some(first) = v.mismatches.first() {
+        out.push(Finding {
+            level: FindingLevel::Error,
+            kind: "btm-mismatch".into(),
+            message: format!(
+                "the fast fixed-point engine and the reference engine disagree on {} tensor(s) \
+                 (first: {first}). This is a bug in Radix, not in your model: the simulated \
+                 outputs of this BIE cannot be trusted. Please report it with the model.",
+                v.mismatches.len()
+            ),
+        });
+    }
+    for (name, snr) in &v.output_snr {
+        if *snr < LOW_SNR_DB {
+            out.push(Finding {
+                level: FindingLevel::Warning,
+                kind: "low-snr".into(),
+                message: format!(
+                    "output `{name}` is at {snr:.2} dB vs float (below {LOW_SNR_DB} dB): the \
+                     fixed-point model may have lost too much accuracy. Try: 1. redo the \
+                     analysis with more images that are the expected input of the network; \
+                     2. check that final nodes cut into post-processing are added there (CPU \
+                     nodes at the end of the model); 3. fine-tune the ranges (outlier settings: \
+                     --percentage, --datapath-range-method mmse) and the quantize mode \
+                     (16-bit datapath, --optimize bias adjust)."
+                ),
+            });
+        }
+    }
+    for o in &v.output_slices {
+        let id = ValueId(o.value);
+        let Some(p) = model.params(id) else { continue };
+        let step = f64::from(p.range()) / f64::from(p.qmax().max(1));
+        // The axis along which the slices' magnitudes differ most.
+        let Some(st) = o.by_axis.iter().max_by(|a, b| {
+            let spread = |s: &SliceStats| {
+                let max = s.max_abs.iter().cloned().fold(0.0, f64::max);
+                let min = s.max_abs.iter().cloned().fold(f64::INFINITY, f64::min);
+                max / min.max(f64::MIN_POSITIVE)
+            };
+            spread(a).total_cmp(&spread(b))
+        }) else {
+            continue;
+        };
+        let top = st.max_abs.iter().cloned().fold(0.0, f64::max);
+        // A slice "quantizes to nothing" when all of its values lie within a few output steps
+        // while the tensor's range is set by much larger slices.
+        let lost: Vec<usize> = (0..st.max_abs.len())
+            .filter(|&c| {
+                st.max_abs[c] > 0.0 && st.max_abs[c] < 4.0 * step && top > 16.0 * st.max_abs[c]
+            })
+            .collect();
+        if lost.is_empty() {
+            continue;
+        }
+        let big: Vec<usize> = (0..st.max_abs.len())
+            .filter(|&c| st.max_abs[c] >= top / 4.0)
+            .collect();
+        let (sig, err) = lost
+            .iter()
+            .fold((0.0, 0.0), |(s, e), &c| (s + st.sig[c], e + st.err[c]));
+        let lost_max = lost.iter().map(|&c| st.max_abs[c]).fold(0.0, f64::max);
+        out.push(Finding {
+            level: FindingLevel::Warning,
+            kind: "mixed-range-output".into(),
+            message: format!(
+                "output `{}` mixes ranges: along axis {}, indices {} stay within ±{lost_max:.3} \
+                 while the output's int{} range is ±{:.3} (set by indices {}), so they are \
+                 represented by at most {} code(s) (their SNR {:.1} dB). Remedies: a 16-bit \
+                 model output (--model-out-bitwidth-mode int16), or cut the final nodes that \
+                 merge them (e.g. the last Concat) into post-processing and run them on the host.",
+                g.value(id).name,
+                st.axis,
+                index_ranges(&lost),
+                cfg.model_out_bits,
+                p.range(),
+                index_ranges(&big),
+                (lost_max / step).round().max(1.0),
+                snr_of(sig, err),
+            ),
+        });
+    }
+    out
 }
 
 fn indicatif_hidden() -> radix_quant::calibrate::ProgressBar {

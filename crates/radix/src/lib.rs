@@ -22,8 +22,9 @@ pub use radix_ir::qmodel::QuantModel;
 pub use radix_quant::InputMapping;
 pub use radix_target::{CompilerTiling, Platform};
 
-pub use analysis::AnalysisOutput;
+pub use analysis::{AnalysisOutput, LOW_SNR_DB};
 pub use options::AnalysisOptions;
+pub use radix_report::{Finding, FindingLevel};
 
 /// Every error the API returns; each names the model, node, input or option at fault.
 #[derive(Debug, thiserror::Error)]
