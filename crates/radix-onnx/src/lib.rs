@@ -4,6 +4,7 @@
 //! Slice's starts, Resize's scales...) are resolved into typed attributes, and constant
 //! subgraphs (shape arithmetic) are folded as they are read, which static shapes make possible.
 
+pub mod export;
 mod tensor;
 
 use std::collections::{HashMap, HashSet};
