@@ -21,7 +21,8 @@ use crate::{BieError, BieHeader, BieKey};
 /// complete file).
 ///
 /// The check costs one read of the file, one decryption, one decode and one (hashed, not
-/// stored) re-encoding.
+/// stored) re-encoding. It needs `T` to encode deterministically: a `HashMap` (whose order
+/// changes from one instance to the next) would be reported as a mismatch; use a `BTreeMap`.
 ///
 /// # Errors
 /// The errors of [`crate::seal_to_vec`]; [`BieError::Io`] (with `path`) for file system
