@@ -82,6 +82,33 @@ pub enum BieError {
     #[error("cannot encode the model payload: {0}")]
     PayloadEncode(String),
 
+    /// The file just written for `path` did not open again with the same key (for instance its
+    /// payload did not decode). It was not kept: `path` is as it was before the write.
+    #[error(
+        "the BIE file written for {} cannot be read back, so it was not kept: {source}",
+        path.display()
+    )]
+    ReadBack {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// Why reading it back failed.
+        #[source]
+        source: Box<BieError>,
+    },
+
+    /// The file just written for `path` opened, but its contents differ from what was sealed.
+    /// It was not kept: `path` is as it was before the write.
+    #[error(
+        "the BIE file written for {} does not read back as written ({what}), so it was not kept",
+        path.display()
+    )]
+    ReadBackMismatch {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// What differs.
+        what: String,
+    },
+
     /// An I/O operation on `path` failed.
     #[error("I/O error on {}: {source}", path.display())]
     Io {

@@ -12,22 +12,64 @@ use serde::de::DeserializeOwned;
 use crate::format::{self, Parsed};
 use crate::{BieError, BieHeader, BieKey};
 
-/// Seals `payload` and writes it to `path` atomically: the bytes go to a temporary file in the
-/// same folder (`.<name>.tmp-<random>`), which is flushed to disk and then renamed over `path`.
-/// On any failure the temporary file is removed and `path` is left as it was (absent, or the
-/// previous complete file).
+/// Seals `payload` and writes it to `path` atomically, verified: the bytes go to a temporary
+/// file in the same folder (`.<name>.tmp-<random>`), which is flushed to disk, then read back
+/// from disk, opened with `key` and decoded as `T`; only when the header is the one given and
+/// the decoded payload re-encodes to exactly the bytes that were sealed is the temporary file
+/// renamed over `path`. So a file this returns `Ok` for is one [`read_bie`] can read. On any
+/// failure the temporary file is removed and `path` is left as it was (absent, or the previous
+/// complete file).
+///
+/// The check costs one read of the file, one decryption, one decode and one (hashed, not
+/// stored) re-encoding. It needs `T` to encode deterministically: a `HashMap` (whose order
+/// changes from one instance to the next) would be reported as a mismatch; use a `BTreeMap`.
 ///
 /// # Errors
-/// The errors of [`crate::seal_to_vec`], and [`BieError::Io`] (with `path`) for file system
-/// failures.
-pub fn write_bie<T: Serialize + ?Sized>(
+/// The errors of [`crate::seal_to_vec`]; [`BieError::Io`] (with `path`) for file system
+/// failures; [`BieError::ReadBack`] if the written file does not open and decode again, and
+/// [`BieError::ReadBackMismatch`] if it does but differs from what was sealed (both name
+/// `path`).
+pub fn write_bie<T: Serialize + DeserializeOwned>(
     path: &Path,
     header: &BieHeader,
     payload: &T,
     key: &BieKey,
 ) -> Result<(), BieError> {
-    let bytes = format::seal_to_vec(header, payload, key)?;
-    write_atomic(path, &bytes)
+    let (bytes, digest) = format::seal_with_digest(header, payload, key)?;
+    write_atomic(path, bytes, |written| {
+        verify_written::<T>(written, path, header, &digest, key)
+    })
+}
+
+/// Reads the file at `written` (the temporary file for `target`) back and checks it holds
+/// `header` and a payload whose encoding has SHA-256 `digest`.
+fn verify_written<T: Serialize + DeserializeOwned>(
+    written: &Path,
+    target: &Path,
+    header: &BieHeader,
+    digest: &[u8; 32],
+    key: &BieKey,
+) -> Result<(), BieError> {
+    let read_back = |source: BieError| BieError::ReadBack {
+        path: target.to_path_buf(),
+        source: Box::new(source),
+    };
+    let data = fs::read(written).map_err(|e| read_back(BieError::io(written, e)))?;
+    let (read_header, value): (BieHeader, T) = format::open_owned(data, key).map_err(read_back)?;
+    let mismatch = |what: &str| BieError::ReadBackMismatch {
+        path: target.to_path_buf(),
+        what: what.to_string(),
+    };
+    if read_header != *header {
+        return Err(mismatch("the header differs"));
+    }
+    if format::payload_digest(&value).map_err(read_back)? != *digest {
+        return Err(mismatch(
+            "the decoded payload encodes to other bytes than were sealed: \
+             its serde implementation does not round-trip",
+        ));
+    }
+    Ok(())
 }
 
 /// Reads and opens the BIE file at `path`; see [`crate::open_from_slice`].
@@ -81,8 +123,14 @@ pub fn read_header(path: &Path) -> Result<BieHeader, BieError> {
     })
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BieError> {
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename; `verify`
+/// gets the temporary file's path once it is complete on disk (and `bytes` freed), and the
+/// rename happens only if it returns `Ok`.
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: Vec<u8>,
+    verify: impl FnOnce(&Path) -> Result<(), BieError>,
+) -> Result<(), BieError> {
     let io_err = |e| BieError::io(path, e);
     let name = path.file_name().ok_or_else(|| {
         io_err(io::Error::new(
@@ -106,12 +154,16 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BieError> {
         .create_new(true)
         .open(&tmp)
         .map_err(io_err)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    let written = file.write_all(&bytes).and_then(|()| file.sync_all());
     drop(file);
-    let result = written.and_then(|()| fs::rename(&tmp, path));
+    drop(bytes);
+    let result = written
+        .map_err(io_err)
+        .and_then(|()| verify(&tmp))
+        .and_then(|()| fs::rename(&tmp, path).map_err(io_err));
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
-        return Err(io_err(e));
+        return Err(e);
     }
     sync_dir(dir);
     Ok(())

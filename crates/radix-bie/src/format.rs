@@ -6,6 +6,7 @@ use chacha20poly1305::aead::{AeadInOut, Generate, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::BieError;
 use crate::key::{BieKey, KEY_ID_LEN, to_hex};
@@ -185,11 +186,40 @@ pub fn seal_to_vec<T: Serialize + ?Sized>(
     payload: &T,
     key: &BieKey,
 ) -> Result<Vec<u8>, BieError> {
-    seal_with(header, key, |out| {
+    seal_payload(header, payload, key, None)
+}
+
+/// As [`seal_to_vec`], also returning the SHA-256 of the plaintext payload (what
+/// [`payload_digest`] gives for `payload`).
+pub(crate) fn seal_with_digest<T: Serialize + ?Sized>(
+    header: &BieHeader,
+    payload: &T,
+    key: &BieKey,
+) -> Result<(Vec<u8>, [u8; 32]), BieError> {
+    let mut digest = [0; 32];
+    let file = seal_payload(header, payload, key, Some(&mut digest))?;
+    Ok((file, digest))
+}
+
+fn seal_payload<T: Serialize + ?Sized>(
+    header: &BieHeader,
+    payload: &T,
+    key: &BieKey,
+    digest: Option<&mut [u8; 32]>,
+) -> Result<Vec<u8>, BieError> {
+    seal_with(header, key, digest, |out| {
         bincode::serde::encode_into_std_write(payload, out, config::standard())
             .map(drop)
             .map_err(|e| BieError::PayloadEncode(e.to_string()))
     })
+}
+
+/// SHA-256 of the bincode encoding of `payload`, computed without holding the encoding.
+pub(crate) fn payload_digest<T: Serialize + ?Sized>(payload: &T) -> Result<[u8; 32], BieError> {
+    let mut hasher = Sha256::new();
+    bincode::serde::encode_into_std_write(payload, &mut hasher, config::standard())
+        .map_err(|e| BieError::PayloadEncode(e.to_string()))?;
+    Ok(hasher.finalize().into())
 }
 
 /// Seals arbitrary bytes as the payload. Only for fuzzing and tests: lets them reach the
@@ -203,15 +233,18 @@ pub fn seal_raw_payload_to_vec(
     raw_payload: &[u8],
     key: &BieKey,
 ) -> Result<Vec<u8>, BieError> {
-    seal_with(header, key, |out| {
+    seal_with(header, key, None, |out| {
         out.extend_from_slice(raw_payload);
         Ok(())
     })
 }
 
+/// Builds the file around the payload `write_payload` appends; stores the SHA-256 of the
+/// plaintext payload in `digest` when given.
 fn seal_with(
     header: &BieHeader,
     key: &BieKey,
+    digest: Option<&mut [u8; 32]>,
     write_payload: impl FnOnce(&mut Vec<u8>) -> Result<(), BieError>,
 ) -> Result<Vec<u8>, BieError> {
     let header_bytes = encode_header(header)?;
@@ -237,6 +270,9 @@ fn seal_with(
         .checked_add(TAG_LEN as u64)
         .ok_or_else(|| BieError::PayloadEncode("payload too large".into()))?;
     let (aad, body) = out.split_at_mut(prefix_end);
+    if let Some(digest) = digest {
+        *digest = Sha256::digest(&*body).into();
+    }
     if let Some(field) = aad.get_mut(prefix_end - 8..) {
         field.copy_from_slice(&ct_len.to_le_bytes());
     }
@@ -309,25 +345,74 @@ fn open_in_place<T: DeserializeOwned>(
     Ok((header, payload))
 }
 
-/// Decodes the bincode payload. Although the payload is authenticated, bincode's length
-/// prefixes inside it are still not trusted to size allocations: the decoder gets a byte limit
-/// of the smallest bucket (powers of 16 from 1 MiB) that holds the whole payload, so a string
-/// or byte-buffer length can never make it allocate more than 16x the payload (or 1 MiB).
-fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BieError> {
-    use bincode::serde::decode_from_slice;
-    let std = config::standard();
-    const MIB: usize = 1 << 20;
-    let n = bytes.len();
-    let decoded = if n <= MIB {
-        decode_from_slice(bytes, std.with_limit::<MIB>())
-    } else if n <= MIB << 4 {
-        decode_from_slice(bytes, std.with_limit::<{ MIB << 4 }>())
-    } else if n <= MIB << 8 {
-        decode_from_slice(bytes, std.with_limit::<{ MIB << 8 }>())
+/// Most bytes bincode's decoder *claims* per byte of payload it consumes.
+///
+/// bincode 2 (standard configuration, serde) counts, against its decode limit, the in-memory
+/// width of every primitive it decodes and the claimed length of every string or byte buffer,
+/// *before* reading it; collections and structs add nothing of their own. Each claim comes
+/// with at least one consumed byte, and the worst ratio is a 1-byte varint decoded as a
+/// 16-byte `u128`/`i128` (8 for `u64`/`i64`/`usize` and every sequence, string or map
+/// length, 4 for `u32`/`i32`/enum variant indexes, 1 for `f32`, `f64`, `u8`, `bool`, option
+/// tags, `char`s and string bytes). So a payload of `n` bytes that `encode` produced claims at
+/// most `16 n` in total, whatever its type. See `FORMAT.md`, "Decode limit".
+pub(crate) const MAX_CLAIM_PER_BYTE: usize = 16;
+
+/// Smallest decode limit used (for payloads up to 64 KiB).
+const MIN_DECODE_LIMIT: usize = 1 << 20;
+
+/// `2^k`, or `isize::MAX` when that does not fit (no allocation can be larger anyway).
+const fn bucket(k: u32) -> usize {
+    if k < usize::BITS - 1 {
+        1 << k
     } else {
-        decode_large(bytes)
+        isize::MAX as usize
+    }
+}
+
+/// bincode takes its limit as a const generic, so the limit is picked from fixed buckets, the
+/// powers of 4 from 1 MiB to 2^62 (each bucket instantiates the decoder for `T` once).
+macro_rules! limit_buckets {
+    ($($k:literal)*) => {
+        /// The decode limit for a payload of `n` bytes: the smallest bucket holding
+        /// `MAX_CLAIM_PER_BYTE * n` and at least 1 MiB: `16 n <= limit`, and
+        /// `limit < 64 n` above 64 KiB (`limit = 1 MiB` up to 64 KiB).
+        pub(crate) fn decode_limit(n: usize) -> usize {
+            let need = n.saturating_mul(MAX_CLAIM_PER_BYTE).max(MIN_DECODE_LIMIT);
+            $(
+                if need <= bucket($k) {
+                    return bucket($k);
+                }
+            )*
+            isize::MAX as usize
+        }
+
+        fn decode_with_limit<T: DeserializeOwned>(
+            bytes: &[u8],
+            limit: usize,
+        ) -> Result<(T, usize), bincode::error::DecodeError> {
+            use bincode::serde::decode_from_slice;
+            let std = config::standard();
+            $(
+                if limit == bucket($k) {
+                    return decode_from_slice(bytes, std.with_limit::<{ bucket($k) }>());
+                }
+            )*
+            decode_from_slice(bytes, std.with_limit::<{ isize::MAX as usize }>())
+        }
     };
-    let (value, used) = decoded.map_err(|e| BieError::PayloadDecode(e.to_string()))?;
+}
+
+limit_buckets!(20 22 24 26 28 30 32 34 36 38 40 42 44 46 48 50 52 54 56 58 60 62);
+
+/// Decodes the bincode payload. Although the payload is authenticated, bincode's length
+/// prefixes inside it are still not trusted to size allocations: the decoder runs with the
+/// limit [`decode_limit`] of the payload size, which no genuine payload can reach (see
+/// [`MAX_CLAIM_PER_BYTE`]), and which stops a forged string or byte-buffer length before it
+/// allocates more than 64 times the payload size (1 MiB for payloads up to 64 KiB).
+fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BieError> {
+    let n = bytes.len();
+    let (value, used) = decode_with_limit(bytes, decode_limit(n))
+        .map_err(|e| BieError::PayloadDecode(e.to_string()))?;
     if used != n {
         return Err(BieError::PayloadDecode(format!(
             "{} unexpected bytes after the payload",
@@ -335,30 +420,6 @@ fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BieError> {
         )));
     }
     Ok(value)
-}
-
-#[cfg(target_pointer_width = "64")]
-fn decode_large<T: DeserializeOwned>(
-    bytes: &[u8],
-) -> Result<(T, usize), bincode::error::DecodeError> {
-    use bincode::serde::decode_from_slice;
-    const GIB: usize = 1 << 30;
-    let std = config::standard();
-    if bytes.len() <= 4 * GIB {
-        decode_from_slice(bytes, std.with_limit::<{ 4 * GIB }>())
-    } else if bytes.len() <= 64 * GIB {
-        decode_from_slice(bytes, std.with_limit::<{ 64 * GIB }>())
-    } else {
-        decode_from_slice(bytes, std)
-    }
-}
-
-#[cfg(not(target_pointer_width = "64"))]
-fn decode_large<T: DeserializeOwned>(
-    bytes: &[u8],
-) -> Result<(T, usize), bincode::error::DecodeError> {
-    // Nothing larger than the address space can be allocated anyway.
-    bincode::serde::decode_from_slice(bytes, config::standard())
 }
 
 /// Header encoding (format version 1), all integers little-endian:
@@ -616,6 +677,91 @@ mod tests {
             let back: String = decode_payload(&bytes).unwrap();
             assert_eq!(back, s);
         }
+    }
+
+    #[test]
+    fn decode_limit_is_at_least_16x_and_less_than_64x_the_payload() {
+        const MIB: usize = 1 << 20;
+        let cases = [
+            (0, MIB),
+            (1, MIB),
+            (MIB / 16, MIB),
+            (MIB / 16 + 1, 4 * MIB),
+            (MIB - 1, 16 * MIB),
+            (MIB, 16 * MIB),
+            (MIB + 1, 64 * MIB),
+            (16 * MIB - 1, 256 * MIB),
+            (16 * MIB, 256 * MIB),
+            (16 * MIB + 1, 1024 * MIB),
+            (256 * MIB - 1, 4096 * MIB),
+            (256 * MIB, 4096 * MIB),
+            (256 * MIB + 1, 16384 * MIB),
+            (usize::MAX, isize::MAX as usize),
+        ];
+        for (n, limit) in cases {
+            assert_eq!(decode_limit(n), limit, "payload of {n} bytes");
+        }
+        // Every bucket edge, and a sweep in between.
+        let mut sizes: Vec<usize> = (2..60)
+            .flat_map(|k| [(1usize << k) - 1, 1 << k, (1 << k) + 1])
+            .collect();
+        sizes.extend((1..10_000).map(|i| i * 7919 * 31));
+        for n in sizes {
+            let limit = decode_limit(n);
+            // Claims above `isize::MAX` cannot be allocated: the top bucket is that.
+            let need = n
+                .saturating_mul(MAX_CLAIM_PER_BYTE)
+                .min(isize::MAX as usize);
+            assert!(limit >= need, "{n}: {limit}");
+            assert!(limit >= MIN_DECODE_LIMIT, "{n}: {limit}");
+            if n > MIN_DECODE_LIMIT / MAX_CLAIM_PER_BYTE && n < 1 << 56 {
+                assert!(limit < 64 * n, "{n}: {limit}");
+            }
+            assert!(limit.is_power_of_two() || limit == isize::MAX as usize);
+        }
+    }
+
+    /// A string whose length prefix claims `len` bytes, in a payload of `n` bytes.
+    fn forged_string(len: u64, n: usize) -> Vec<u8> {
+        let mut raw = vec![253u8];
+        raw.extend_from_slice(&len.to_le_bytes());
+        raw.resize(n.max(raw.len()), b'x');
+        raw
+    }
+
+    #[test]
+    fn forged_lengths_beyond_the_limit_are_refused_before_allocating() {
+        const MIB: usize = 1 << 20;
+        for n in [20, MIB - 1, MIB, MIB + 1, 16 * MIB + 1] {
+            let limit = decode_limit(n) as u64;
+            for len in [limit - 7, limit, u64::MAX / 2, u64::MAX] {
+                let file =
+                    seal_raw_payload_to_vec(&header(), &forged_string(len, n), &key()).unwrap();
+                let r = open_from_slice::<String>(&file, &key());
+                assert!(
+                    matches!(&r, Err(BieError::PayloadDecode(m)) if m.contains("LimitExceeded")),
+                    "{n} bytes claiming {len}: {r:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn u128_payloads_at_the_claim_ratio_bound_decode() {
+        // 1-byte varints claimed as 16 bytes: the worst case, just under the limit.
+        const MIB: usize = 1 << 20;
+        let v = vec![0u128; MIB - 5]; // 5-byte length + 1 byte each = 1 MiB
+        let bytes = bincode::serde::encode_to_vec(&v, config::standard()).unwrap();
+        assert_eq!(bytes.len(), MIB);
+        assert!(8 + 16 * v.len() > decode_limit(MIB) - 100);
+        let back: Vec<u128> = decode_payload(&bytes).unwrap();
+        assert_eq!(back, v);
+        // And the smallest payload for which the old 1 MiB bucket was already too small.
+        let v = vec![0u64; MIB / 8];
+        let bytes = bincode::serde::encode_to_vec(&v, config::standard()).unwrap();
+        assert!(bytes.len() < MIB);
+        let back: Vec<u64> = decode_payload(&bytes).unwrap();
+        assert_eq!(back, v);
     }
 
     #[test]

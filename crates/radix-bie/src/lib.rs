@@ -32,7 +32,16 @@
 //! [`BieError::Truncated`], [`BieError::TrailingData`], [`BieError::WrongKey`] (the key
 //! fingerprint differs), [`BieError::AuthenticationFailed`] (the key is right but the bytes
 //! were changed), [`BieError::HeaderDecode`], [`BieError::PayloadDecode`]. Nothing read from a
-//! file can make the reader panic; the reader is fuzzed (`/fuzz`, see `FUZZING.md`).
+//! file can make the reader panic; the reader is fuzzed (`/fuzz`, see `FUZZING.md`). Inside the
+//! payload, bincode's decoder runs with a byte limit of at least 16 times the payload size
+//! (what no genuine payload can exceed) and less than 64 times (so a forged length cannot
+//! allocate without bound); `FORMAT.md`, "Decode limit", derives both bounds.
+//!
+//! ## Writing is verified
+//!
+//! [`write_bie`] writes a temporary file, reads it back, opens and decodes it, and renames it
+//! over the target only if it holds exactly what was sealed ([`BieError::ReadBack`],
+//! [`BieError::ReadBackMismatch`] otherwise, and the target is left as it was).
 //!
 //! ## Keys
 //!

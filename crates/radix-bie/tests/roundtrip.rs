@@ -159,6 +159,12 @@ impl serde::Serialize for Failing {
         Err(S::Error::custom("boom"))
     }
 }
+// `write_bie` reads what it wrote back as the same type; never reached here.
+impl<'de> serde::Deserialize<'de> for Failing {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(Failing)
+    }
+}
 
 #[test]
 fn failed_encoding_leaves_the_previous_file_untouched() {
@@ -200,4 +206,80 @@ fn empty_and_unit_payloads_round_trip() {
     let (h, v): (_, Vec<i8>) = open_from_slice(&file, &key()).unwrap();
     assert_eq!(h, radix_bie::BieHeader::default());
     assert!(v.is_empty());
+}
+
+/// Serializes its value but deserializes it clamped to 255: decodes fine, yet is not what was
+/// written.
+#[derive(Debug)]
+struct Clamped(u32);
+impl serde::Serialize for Clamped {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.0)
+    }
+}
+impl<'de> serde::Deserialize<'de> for Clamped {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <u32 as serde::Deserialize>::deserialize(d).map(|v| Clamped(v.min(255)))
+    }
+}
+
+/// `skip_serializing_if` is not supported by bincode: this writes one field and reads two.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Skipping {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+    value: u8,
+}
+
+#[test]
+fn a_write_that_does_not_read_back_fails_naming_the_path_and_keeps_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.bie");
+    let m = model(4096, 20);
+    write_bie(&path, &header(), &m, &key()).unwrap();
+    let before = fs::read(&path).unwrap();
+
+    // Decodes, but to another value.
+    let err = write_bie(&path, &header(), &Clamped(300), &key()).unwrap_err();
+    assert!(
+        matches!(err, BieError::ReadBackMismatch { path: ref p, .. } if *p == path),
+        "{err}"
+    );
+    assert!(err.to_string().contains("m.bie"), "{err}");
+    // The same value within range is fine (in another file).
+    let ok = dir.path().join("ok.bie");
+    write_bie(&ok, &header(), &Clamped(200), &key()).unwrap();
+    fs::remove_file(&ok).unwrap();
+
+    // Does not decode at all.
+    let err = write_bie(
+        &path,
+        &header(),
+        &Skipping {
+            note: None,
+            value: 7,
+        },
+        &key(),
+    )
+    .unwrap_err();
+    match &err {
+        BieError::ReadBack { path: p, source } => {
+            assert_eq!(*p, path);
+            assert!(matches!(**source, BieError::PayloadDecode(_)), "{source}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("m.bie"), "{err}");
+
+    // Neither replaced the good file, and no temporary file is left.
+    assert_eq!(fs::read(&path).unwrap(), before);
+    assert_eq!(entries(dir.path()), vec!["m.bie"]);
+    let (_, back): (_, Model) = read_bie(&path, &key()).unwrap();
+    assert_eq!(back, m);
+
+    // A new path that fails the check is not created.
+    let fresh = dir.path().join("fresh.bie");
+    assert!(write_bie(&fresh, &header(), &Clamped(1000), &key()).is_err());
+    assert!(!fresh.exists());
+    assert_eq!(entries(dir.path()), vec!["m.bie"]);
 }

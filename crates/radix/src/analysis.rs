@@ -204,6 +204,9 @@ impl ModelConfig {
             options_json: serde_json::to_string(opts).unwrap_or_default(),
             source_sha256: *sha256,
         };
+        // Verified: `write_bie` reads the file back, decodes it and compares it with what was
+        // sealed before it replaces anything, so a BIE that cannot be read is an error here
+        // (`BieError::ReadBack*`, naming the path), never a success.
         radix_bie::write_bie(&bie_path, &header, &model, &key)?;
         summary.bie_file = Some(bie_name);
         summary.warnings = warnings.clone();
