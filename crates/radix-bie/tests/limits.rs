@@ -4,10 +4,9 @@
 //! has; and real quantized models (`radix_ir::qmodel::QuantModel`) around 16 MiB written and
 //! read back as files.
 //!
-//! The 256 MiB cases are `#[ignore]`d, to keep the default run short (measured on 2 shared
-//! cores: about 14 s and 0.5 GB peak for the worst-case one, 10 s and 0.8 GB for the string
-//! one; everything else here takes about 5 s): run them with
-//! `cargo test -p radix-bie --test limits -- --ignored`. The limit's arithmetic at every bucket
+//! The 256 MiB cases run in the default suite (measured on 2 shared cores: about 14 s and
+//! 0.5 GB peak for the worst-case one, 10 s and 0.8 GB for the string one; everything else here
+//! takes about 5 s). The limit's arithmetic at every bucket
 //! edge up to 2^60 is checked without allocating by the unit test
 //! `decode_limit_is_at_least_16x_and_less_than_64x_the_payload`.
 
@@ -133,7 +132,6 @@ fn string_round_trip(n: usize) {
 }
 
 #[test]
-#[ignore = "256 MiB payloads: about 10 s and 0.8 GB; run with --ignored"]
 fn string_payloads_of_256_mib_and_one_byte_either_side_open() {
     // The common case (about 1 byte claimed per byte) at the 256 MiB bucket edge.
     for n in [256 * MIB - 1, 256 * MIB, 256 * MIB + 1] {
@@ -142,7 +140,6 @@ fn string_payloads_of_256_mib_and_one_byte_either_side_open() {
 }
 
 #[test]
-#[ignore = "256 MiB payloads: about 14 s and 0.5 GB; run with --ignored"]
 fn worst_case_payloads_of_256_mib_and_one_byte_either_side_open() {
     for n in [256 * MIB - 1, 256 * MIB, 256 * MIB + 1] {
         zeros_round_trip(n);

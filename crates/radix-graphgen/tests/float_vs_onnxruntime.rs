@@ -11,8 +11,14 @@ use radix_sim::FloatEngine;
 /// Float engine vs onnxruntime, per output.
 const MIN_SNR_DB: f64 = 80.0;
 
+/// The committed graphs, or a larger set written elsewhere for a long run:
+/// `cargo xtask random-graphs --count 3000 --seed 200 --out /tmp/rg`, then
+/// `tools/random_graph_refs.py /tmp/rg` and `RADIX_RANDOM_GRAPHS_DIR=/tmp/rg cargo test ...`.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/random_graphs")
+    match std::env::var_os("RADIX_RANDOM_GRAPHS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/random_graphs"),
+    }
 }
 
 fn npy(p: &Path) -> ArrayD<f32> {

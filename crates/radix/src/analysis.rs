@@ -675,3 +675,50 @@ fn histograms(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty_model() -> QuantModel {
+        QuantModel {
+            graph: Graph::new("empty"),
+            platform: 720,
+            tensors: Vec::new(),
+            consts: Vec::new(),
+            nodes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_mismatch_is_an_error_and_low_snr_a_warning_with_the_faq_advice() {
+        let v = Verification {
+            mismatches: vec!["input 0, tensor `y`: 3 of 10 values differ".into()],
+            output_snr: vec![("y".into(), 6.5), ("z".into(), 31.0)],
+            layer_snr: Vec::new(),
+            output_slices: Vec::new(),
+        };
+        let cfg = radix_quant::QuantConfig::int8(radix_target::Platform::Kl720);
+        let f = findings(&empty_model(), &v, &cfg);
+        assert_eq!(f.len(), 2, "{f:#?}");
+        assert_eq!(f[0].level, FindingLevel::Error);
+        assert_eq!(f[0].kind, "btm-mismatch");
+        assert!(f[0].message.contains("bug in Radix") && f[0].message.contains("`y`"));
+        assert_eq!(f[1].level, FindingLevel::Warning);
+        assert_eq!(f[1].kind, "low-snr");
+        assert!(f[1].message.contains("`y`") && f[1].message.contains("more images"));
+        let clean = Verification {
+            mismatches: Vec::new(),
+            output_snr: vec![("y".into(), 10.0)],
+            layer_snr: Vec::new(),
+            output_slices: Vec::new(),
+        };
+        assert!(findings(&empty_model(), &clean, &cfg).is_empty());
+    }
+
+    #[test]
+    fn index_ranges_are_compact() {
+        assert_eq!(index_ranges(&[0, 1, 2, 5, 7, 8]), "0..=2, 5, 7..=8");
+        assert_eq!(index_ranges(&[]), "");
+    }
+}
