@@ -72,7 +72,7 @@ fn check(m: &Value) -> Result<Result<String, String>, String> {
         let w: Vec<f32> = want.iter().copied().collect();
         let o: Vec<f32> = got[0].iter().copied().collect();
         let float_db = radix_calib::sqnr_db(&w, &o);
-        if !(float_db >= MIN_FLOAT_DB) {
+        if float_db.is_nan() || float_db < MIN_FLOAT_DB {
             return Err(format!(
                 "float vs expected {float_db:.1} dB < {MIN_FLOAT_DB}"
             ));
