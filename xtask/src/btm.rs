@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use ndarray::{Array3, Array4, ArrayD, Axis};
 use radix_ir::ValueId;
-use radix_ir::qmodel::QTensor;
+use radix_ir::qmodel::{QTensor, QuantModel};
 use radix_quant::{QuantConfig, calibrate, prepare, quantize};
 use radix_target::Platform;
 
@@ -174,46 +174,9 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
                 })
                 .map_err(|e| format!("{}: reference engine: {e}", fx.name))?;
                 t_ref += t.elapsed().as_secs_f64();
-                for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-                    match (x, y) {
-                        (Some(x), Some(y)) => {
-                            tensors += 1;
-                            if x != y {
-                                let n = x.data.iter().zip(&y.data).filter(|(p, q)| p != q).count();
-                                let op = q
-                                    .graph
-                                    .nodes
-                                    .iter()
-                                    .position(|nd| nd.outputs.contains(&ValueId(i)))
-                                    .map(|j| {
-                                        format!("{:?} {:?}", q.graph.nodes[j].op, q.nodes[j].kernel)
-                                    })
-                                    .unwrap_or_default();
-                                let first = x
-                                    .data
-                                    .iter()
-                                    .zip(&y.data)
-                                    .position(|(p, q)| p != q)
-                                    .unwrap_or(0);
-                                differing.push(format!(
-                                    "input {k} `{}`: {n} of {} values (first at {first}: fast {} ref {}), {}",
-                                    q.graph.value(ValueId(i)).name,
-                                    x.data.len(),
-                                    x.data[first],
-                                    y.data[first],
-                                    op.chars().take(400).collect::<String>()
-                                ));
-                            }
-                        }
-                        // Graph inputs are quantized by the caller of the reference engine.
-                        (Some(_), None) if q.graph.inputs.contains(&ValueId(i)) => {}
-                        (None, None) => {}
-                        _ => differing.push(format!(
-                            "input {k} `{}`: computed by one engine only",
-                            q.graph.value(ValueId(i)).name
-                        )),
-                    }
-                }
+                let (t, d) = diff_tensors(&q, k, &a, &b);
+                tensors += t;
+                differing.extend(d);
             }
             let n = fx.items.len() as f64;
             println!(
@@ -245,4 +208,54 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
     } else {
         Err(format!("bit-true match failed: {}", failures.join(", ")))
     }
+}
+
+/// Compares the tensors both engines computed on input `k` (indexed by value id); returns how many
+/// were compared and a line per tensor that differs.
+pub(crate) fn diff_tensors(
+    q: &QuantModel,
+    k: usize,
+    a: &[Option<QTensor>],
+    b: &[Option<QTensor>],
+) -> (usize, Vec<String>) {
+    let (mut tensors, mut differing) = (0usize, Vec::new());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        match (x, y) {
+            (Some(x), Some(y)) => {
+                tensors += 1;
+                if x != y {
+                    let n = x.data.iter().zip(&y.data).filter(|(p, q)| p != q).count();
+                    let op = q
+                        .graph
+                        .nodes
+                        .iter()
+                        .position(|nd| nd.outputs.contains(&ValueId(i)))
+                        .map(|j| format!("{:?} {:?}", q.graph.nodes[j].op, q.nodes[j].kernel))
+                        .unwrap_or_default();
+                    let first = x
+                        .data
+                        .iter()
+                        .zip(&y.data)
+                        .position(|(p, q)| p != q)
+                        .unwrap_or(0);
+                    differing.push(format!(
+                        "input {k} `{}`: {n} of {} values (first at {first}: fast {} ref {}), {}",
+                        q.graph.value(ValueId(i)).name,
+                        x.data.len(),
+                        x.data.get(first).copied().unwrap_or_default(),
+                        y.data.get(first).copied().unwrap_or_default(),
+                        op.chars().take(400).collect::<String>()
+                    ));
+                }
+            }
+            // Graph inputs are quantized by the caller of the reference engine.
+            (Some(_), None) if q.graph.inputs.contains(&ValueId(i)) => {}
+            (None, None) => {}
+            _ => differing.push(format!(
+                "input {k} `{}`: computed by one engine only",
+                q.graph.value(ValueId(i)).name
+            )),
+        }
+    }
+    (tensors, differing)
 }

@@ -1,10 +1,12 @@
-//! `cargo xtask`: Radix on the command line (quantize, infer, evaluate, radix, bench).
+//! `cargo xtask`: Radix on the command line (quantize, infer, evaluate, radix, bench, btm,
+//! regress).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 mod btm;
+mod regress;
 
 use clap::{Args, Parser, Subcommand};
 use ndarray::{Array4, ArrayD, Axis, IxDyn};
@@ -59,6 +61,20 @@ enum Cmd {
         /// Output folder.
         #[arg(long, default_value = "fixtures/random_graphs")]
         out: PathBuf,
+    },
+    /// The real-model regression set (fixtures/models/regression): float vs onnxruntime, KL520
+    /// int8 and KL720 int8/int16 with bit-true match, SNR and BIE round trip; writes a markdown
+    /// table.
+    Regress {
+        /// Only this model (a folder name under fixtures/models/regression, or a light model).
+        #[arg(long)]
+        model: Option<String>,
+        /// Also the onnx wheel's light models (fixtures/models/light).
+        #[arg(long)]
+        light: bool,
+        /// Where to write the markdown table.
+        #[arg(long, default_value = "target/regress.md")]
+        markdown: PathBuf,
     },
     /// Benchmarks beside onnxruntime (needs /tmp/ortvenv, see docs/BENCHMARKS.md).
     Bench(BenchArgs),
@@ -211,6 +227,11 @@ fn main() -> ExitCode {
             profile,
         } => btm::btm(inputs, model.as_deref(), profile),
         Cmd::RandomGraphs { count, seed, out } => random_graphs(count, seed, &out),
+        Cmd::Regress {
+            model,
+            light,
+            markdown,
+        } => regress::regress(model.as_deref(), light, &markdown),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
