@@ -1,7 +1,7 @@
 //! Shape inference of the ops added for vision-model coverage, valid and invalid, and that the
 //! float semantics give the inferred shapes.
 
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, Dimension, IxDyn};
 use radix_ir::Op;
 use radix_ir::eval::eval_light;
 use radix_ir::shape::infer;

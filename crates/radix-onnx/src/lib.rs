@@ -1,6 +1,7 @@
 //! ONNX import: protobuf (read with tract-onnx's generated types) to the Radix IR.
 //!
-//! One IR node per ONNX node. Constant inputs that ONNX uses as attributes (Reshape's shape,
+//! One IR node per ONNX node (a 1-D pool is three: Unsqueeze, the 2-D pool, Squeeze, all with
+//! the ONNX node as origin). Constant inputs that ONNX uses as attributes (Reshape's shape,
 //! Slice's starts, Resize's scales...) are resolved into typed attributes, and constant
 //! subgraphs (shape arithmetic) are folded as they are read, which static shapes make possible.
 

@@ -143,9 +143,18 @@ impl<'m> FixedEngine<'m> {
             }
         }
         outs.into_iter()
-            .map(|parts| {
+            .map(|mut parts| {
+                if parts.len() == 1 {
+                    return Ok(parts.remove(0));
+                }
                 let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-                ndarray::concatenate(Axis(0), &views).map_err(|e| SimError::Graph(e.to_string()))
+                // Items of a rank-0 output (a full reduction) are stacked instead.
+                let joined = if views.first().is_some_and(|v| v.ndim() > 0) {
+                    ndarray::concatenate(Axis(0), &views)
+                } else {
+                    ndarray::stack(Axis(0), &views)
+                };
+                joined.map_err(|e| SimError::Graph(e.to_string()))
             })
             .collect()
     }
