@@ -409,10 +409,13 @@ fn im2col(g: &Geom, x: &[f32], cin_g: usize, c0: usize, cols: usize, buf: &mut [
                         let (lo, hi) = valid_range(t, g.sw, g.w, ow0, ow0 + seg);
                         dst[..lo - ow0].fill(0.0);
                         dst[hi - ow0..].fill(0.0);
-                        if g.sw == 1 {
+                        if hi == lo {
+                            // Every column of this segment reads padding (a panel can end
+                            // before the first valid column): `lo + t` may be negative here.
+                        } else if g.sw == 1 {
                             let s0 = (lo as isize + t) as usize;
                             dst[lo - ow0..hi - ow0].copy_from_slice(&src[s0..s0 + (hi - lo)]);
-                        } else if g.sw == 2 && hi > lo {
+                        } else if g.sw == 2 {
                             let s0 = (lo as isize * 2 + t) as usize;
                             crate::simd::gather2(&src[s0..], &mut dst[lo - ow0..hi - ow0]);
                         } else {
