@@ -320,7 +320,7 @@ pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), Stri
                 .inputs
                 .get(1)
                 .and_then(|&v| graph.const_data(v))
-                .is_some_and(|e| e.len() > 0 && e.iter().all(|&v| v == 2.0));
+                .is_some_and(|e| !e.is_empty() && e.iter().all(|&v| v == 2.0));
             if two {
                 Ok(())
             } else {
