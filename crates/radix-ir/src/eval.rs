@@ -27,8 +27,69 @@ pub fn unary(op: &Op, x: f32) -> f32 {
         Op::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
         Op::Tanh => x.tanh(),
         Op::Exp => x.exp(),
+        Op::Elu { alpha } => {
+            if x < 0.0 {
+                alpha * x.exp_m1()
+            } else {
+                x
+            }
+        }
+        Op::Selu { alpha, gamma } => {
+            if x > 0.0 {
+                gamma * x
+            } else {
+                gamma * alpha * x.exp_m1()
+            }
+        }
+        Op::Softplus => {
+            // ln(1 + e^x) without overflow for large x.
+            if x > 0.0 {
+                x + (-x).exp().ln_1p()
+            } else {
+                x.exp().ln_1p()
+            }
+        }
+        Op::Gelu { tanh: false } => 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)),
+        Op::Gelu { tanh: true } => {
+            let k = (2.0 / std::f32::consts::PI).sqrt();
+            0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh())
+        }
+        Op::Erf => erf(x),
+        Op::Sqrt => x.sqrt(),
+        Op::Reciprocal => 1.0 / x,
+        Op::Abs => x.abs(),
+        Op::Neg => -x,
+        Op::Log => x.ln(),
         _ => x,
     }
+}
+
+/// The error function, to f32 precision: the Maclaurin series below |x| = 0.5 (relative
+/// error < 1e-15), else `1 - erfc` with the Chebyshev fit of *Numerical Recipes* `erfcc`
+/// (relative error of erfc < 1.2e-7), in f64.
+pub fn erf(x: f32) -> f32 {
+    let x = x as f64;
+    let z = x.abs();
+    if z < 0.5 {
+        // 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
+        let (mut term, mut sum, x2) = (x, x, x * x);
+        for n in 1..16 {
+            term *= -x2 / n as f64;
+            sum += term / (2 * n + 1) as f64;
+        }
+        return (sum * std::f64::consts::FRAC_2_SQRT_PI) as f32;
+    }
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc = t * poly.exp();
+    (if x >= 0.0 { 1.0 - erfc } else { erfc - 1.0 }) as f32
 }
 
 #[inline]
@@ -79,7 +140,48 @@ pub fn eval_light(
         | Op::HardSigmoid { .. }
         | Op::HardSwish
         | Op::Tanh
-        | Op::Exp => Ok(vec![x.mapv(|v| unary(op, v))]),
+        | Op::Exp
+        | Op::Elu { .. }
+        | Op::Selu { .. }
+        | Op::Softplus
+        | Op::Gelu { .. }
+        | Op::Erf
+        | Op::Sqrt
+        | Op::Reciprocal
+        | Op::Abs
+        | Op::Neg
+        | Op::Log => Ok(vec![x.mapv(|v| unary(op, v))]),
+        Op::Sum | Op::Mean | Op::Max | Op::Min => variadic(op, ins).map(|o| vec![o]),
+        Op::Pow => binary(x, ins.get(1)?, f32::powf).map(|o| vec![o]),
+        Op::Lrn {
+            size,
+            alpha,
+            beta,
+            bias,
+        } => lrn(x, *size, *alpha, *beta, *bias).map(|o| vec![o]),
+        Op::ReduceMax { axes, .. } => {
+            reduce(x, axes, out_shapes.first()?, f32::NEG_INFINITY, f32::max).map(|o| vec![o])
+        }
+        Op::ReduceMin { axes, .. } => {
+            reduce(x, axes, out_shapes.first()?, f32::INFINITY, f32::min).map(|o| vec![o])
+        }
+        Op::ReduceSum { axes, .. } => {
+            reduce(x, axes, out_shapes.first()?, 0.0, |a, b| a + b).map(|o| vec![o])
+        }
+        Op::ArgMax {
+            axis,
+            select_last_index,
+            ..
+        } => argmax(x, *axis, *select_last_index, out_shapes.first()?).map(|o| vec![o]),
+        Op::DepthToSpace { blocksize, crd } => depth_to_space(x, *blocksize, *crd).map(|o| vec![o]),
+        Op::SpaceToDepth { blocksize } => space_to_depth(x, *blocksize).map(|o| vec![o]),
+        Op::InstanceNorm { epsilon } => instance_norm(x, ins, *epsilon).map(|o| vec![o]),
+        Op::LayerNorm { axis, epsilon } => layer_norm(x, ins, *axis, *epsilon).map(|o| vec![o]),
+        Op::Tile { repeats } => tile(x, repeats).map(|o| vec![o]),
+        Op::Expand { shape } => x
+            .broadcast(IxDyn(shape))
+            .map(|v| vec![v.to_owned()])
+            .ok_or_else(|| format!("cannot expand {:?} to {shape:?}", x.shape())),
         Op::Identity | Op::Dropout | Op::Cast => Ok(vec![(*x).clone()]),
         Op::Add => binary(x, ins.get(1)?, |a, b| a + b).map(|o| vec![o]),
         Op::Sub => binary(x, ins.get(1)?, |a, b| a - b).map(|o| vec![o]),
@@ -215,6 +317,259 @@ pub fn eval_light(
         _ => return None,
     };
     Some(r)
+}
+
+/// Sum / Mean / Max / Min of every input, numpy-broadcast.
+fn variadic(op: &Op, ins: &[&ArrayD<f32>]) -> Result<ArrayD<f32>, String> {
+    let f: fn(f32, f32) -> f32 = match op {
+        Op::Max => f32::max,
+        Op::Min => f32::min,
+        _ => |a, b| a + b,
+    };
+    let (first, rest) = ins.split_first().ok_or("no inputs")?;
+    let mut acc = (*first).clone();
+    for b in rest {
+        acc = binary(&acc, b, f)?;
+    }
+    if matches!(op, Op::Mean) {
+        let n = ins.len() as f32;
+        acc.mapv_inplace(|v| v / n);
+    }
+    Ok(acc)
+}
+
+/// Folds `f` over `axes` (increasing; empty: identity) and gives the result `out_shape`.
+fn reduce(
+    x: &ArrayD<f32>,
+    axes: &[usize],
+    out_shape: &[usize],
+    init: f32,
+    f: fn(f32, f32) -> f32,
+) -> Result<ArrayD<f32>, String> {
+    let mut cur = x.clone();
+    for &ax in axes.iter().rev() {
+        if ax >= cur.ndim() {
+            return Err(format!(
+                "reduce axis {ax} out of range for rank {}",
+                x.ndim()
+            ));
+        }
+        cur = cur.fold_axis(Axis(ax), init, |&a, &b| f(a, b));
+    }
+    cur.as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(IxDyn(out_shape))
+        .map_err(|e| e.to_string())
+}
+
+fn argmax(
+    x: &ArrayD<f32>,
+    axis: usize,
+    last: bool,
+    out_shape: &[usize],
+) -> Result<ArrayD<f32>, String> {
+    if axis >= x.ndim() || x.shape()[axis] == 0 {
+        return Err(format!("ArgMax axis {axis} invalid for {:?}", x.shape()));
+    }
+    let idx = x.map_axis(Axis(axis), |lane| {
+        let mut best = 0usize;
+        for (i, &v) in lane.iter().enumerate() {
+            if v > lane[best] || (last && v == lane[best]) {
+                best = i;
+            }
+        }
+        best as f32
+    });
+    idx.as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(IxDyn(out_shape))
+        .map_err(|e| e.to_string())
+}
+
+/// Reshape + transpose + reshape, the way ONNX defines DepthToSpace / SpaceToDepth.
+fn shuffle(
+    x: &ArrayD<f32>,
+    split: &[usize],
+    perm: &[usize],
+    out: &[usize],
+) -> Result<ArrayD<f32>, String> {
+    x.as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(IxDyn(split))
+        .map_err(|e| e.to_string())?
+        .permuted_axes(IxDyn(perm))
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(IxDyn(out))
+        .map_err(|e| e.to_string())
+}
+
+fn depth_to_space(x: &ArrayD<f32>, b: usize, crd: bool) -> Result<ArrayD<f32>, String> {
+    let &[n, c, h, w] = x.shape() else {
+        return Err(format!("DepthToSpace needs NCHW, got {:?}", x.shape()));
+    };
+    if b == 0 || !c.is_multiple_of(b * b) {
+        return Err(format!(
+            "{c} channels are not a multiple of blocksize² ({b}²)"
+        ));
+    }
+    let oc = c / (b * b);
+    let out = [n, oc, h * b, w * b];
+    if crd {
+        shuffle(x, &[n, oc, b, b, h, w], &[0, 1, 4, 2, 5, 3], &out)
+    } else {
+        shuffle(x, &[n, b, b, oc, h, w], &[0, 3, 4, 1, 5, 2], &out)
+    }
+}
+
+fn space_to_depth(x: &ArrayD<f32>, b: usize) -> Result<ArrayD<f32>, String> {
+    let &[n, c, h, w] = x.shape() else {
+        return Err(format!("SpaceToDepth needs NCHW, got {:?}", x.shape()));
+    };
+    if b == 0 || !h.is_multiple_of(b) || !w.is_multiple_of(b) {
+        return Err(format!("blocksize {b} does not divide {h}x{w}"));
+    }
+    shuffle(
+        x,
+        &[n, c, h / b, b, w / b, b],
+        &[0, 3, 5, 1, 2, 4],
+        &[n, c * b * b, h / b, w / b],
+    )
+}
+
+fn lrn(
+    x: &ArrayD<f32>,
+    size: usize,
+    alpha: f32,
+    beta: f32,
+    bias: f32,
+) -> Result<ArrayD<f32>, String> {
+    if x.ndim() < 2 || size == 0 {
+        return Err(format!(
+            "LRN needs rank >= 2 and size >= 1, got {:?}",
+            x.shape()
+        ));
+    }
+    let c = x.shape()[1];
+    let inner: usize = x.shape()[2..].iter().product();
+    let xs = x.as_standard_layout();
+    let src = xs.as_slice().ok_or("non-contiguous input")?;
+    let mut out = vec![0f32; src.len()];
+    let (lo, hi) = ((size - 1) / 2, (size - 1).div_ceil(2));
+    for (plane, dst) in src
+        .chunks(c * inner.max(1))
+        .zip(out.chunks_mut(c * inner.max(1)))
+    {
+        for ch in 0..c {
+            let first = ch.saturating_sub(lo);
+            let last = (ch + hi).min(c - 1);
+            for j in 0..inner {
+                let sq: f64 = (first..=last)
+                    .map(|i| {
+                        let v = plane[i * inner + j] as f64;
+                        v * v
+                    })
+                    .sum();
+                let d = (bias as f64 + alpha as f64 / size as f64 * sq).powf(beta as f64);
+                dst[ch * inner + j] = (plane[ch * inner + j] as f64 / d) as f32;
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(x.shape()), out).map_err(|e| e.to_string())
+}
+
+/// Normalises each row of `data` (length `inner`) to zero mean and unit variance.
+fn normalize_rows(data: &mut [f32], inner: usize, eps: f32) {
+    for row in data.chunks_mut(inner.max(1)) {
+        let n = row.len() as f64;
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let inv = 1.0 / (var + eps as f64).sqrt();
+        row.iter_mut()
+            .for_each(|v| *v = ((*v as f64 - mean) * inv) as f32);
+    }
+}
+
+fn instance_norm(x: &ArrayD<f32>, ins: &[&ArrayD<f32>], eps: f32) -> Result<ArrayD<f32>, String> {
+    if ins.len() < 3 || x.ndim() < 3 {
+        return Err("InstanceNormalization needs x (rank >= 3), scale and bias".into());
+    }
+    let c = x.shape()[1];
+    let (scale, bias) = (ins[1], ins[2]);
+    if scale.len() != c || bias.len() != c {
+        return Err(format!(
+            "scale / bias have {} / {} values for {c} channels",
+            scale.len(),
+            bias.len()
+        ));
+    }
+    let (scale, bias): (Vec<f32>, Vec<f32>) = (
+        scale.iter().copied().collect(),
+        bias.iter().copied().collect(),
+    );
+    let inner: usize = x.shape()[2..].iter().product();
+    let mut out = x.as_standard_layout().into_owned();
+    let s = out.as_slice_mut().ok_or("non-contiguous input")?;
+    normalize_rows(s, inner, eps);
+    for (i, row) in s.chunks_mut(inner.max(1)).enumerate() {
+        let ch = i % c;
+        row.iter_mut().for_each(|v| *v = *v * scale[ch] + bias[ch]);
+    }
+    Ok(out)
+}
+
+fn layer_norm(
+    x: &ArrayD<f32>,
+    ins: &[&ArrayD<f32>],
+    axis: usize,
+    eps: f32,
+) -> Result<ArrayD<f32>, String> {
+    if ins.len() < 2 || axis >= x.ndim() {
+        return Err(format!(
+            "LayerNormalization needs x, scale and an axis below rank {}",
+            x.ndim()
+        ));
+    }
+    let norm_shape = &x.shape()[axis..];
+    let flat = |a: &ArrayD<f32>, what: &str| -> Result<Vec<f32>, String> {
+        a.broadcast(IxDyn(norm_shape))
+            .map(|v| v.iter().copied().collect())
+            .ok_or_else(|| {
+                format!(
+                    "{what} of shape {:?} does not broadcast to {norm_shape:?}",
+                    a.shape()
+                )
+            })
+    };
+    let scale = flat(ins[1], "scale")?;
+    let bias = match ins.get(2) {
+        Some(b) => flat(b, "bias")?,
+        None => vec![0.0; scale.len()],
+    };
+    let inner = scale.len();
+    let mut out = x.as_standard_layout().into_owned();
+    let s = out.as_slice_mut().ok_or("non-contiguous input")?;
+    normalize_rows(s, inner, eps);
+    for row in s.chunks_mut(inner.max(1)) {
+        for ((v, &g), &b) in row.iter_mut().zip(&scale).zip(&bias) {
+            *v = *v * g + b;
+        }
+    }
+    Ok(out)
+}
+
+fn tile(x: &ArrayD<f32>, repeats: &[usize]) -> Result<ArrayD<f32>, String> {
+    if repeats.len() != x.ndim() {
+        return Err(format!("{} repeats for rank {}", repeats.len(), x.ndim()));
+    }
+    let mut cur = x.clone();
+    for (ax, &r) in repeats.iter().enumerate() {
+        if r != 1 {
+            let views = vec![cur.view(); r];
+            cur = ndarray::concatenate(Axis(ax), &views).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(cur)
 }
 
 fn batch_norm(x: &ArrayD<f32>, ins: &[&ArrayD<f32>], eps: f32) -> Result<ArrayD<f32>, String> {

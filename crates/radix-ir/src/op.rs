@@ -224,6 +224,95 @@ pub enum Op {
     /// Only used transiently at import; folded away.
     Shape,
     Cast,
+    // Variants below were appended later: the BIE payload encodes variants by position, so new
+    // ones always go at the end.
+    /// Local response normalization across channels (axis 1):
+    /// `y = x / (bias + alpha / size * Σ x²)^beta` over the `size` channels around each one.
+    Lrn {
+        size: usize,
+        alpha: f32,
+        beta: f32,
+        bias: f32,
+    },
+    /// Variadic numpy-broadcast sum of every input.
+    Sum,
+    /// Variadic numpy-broadcast mean of every input.
+    Mean,
+    /// Variadic numpy-broadcast maximum of every input.
+    Max,
+    /// Variadic numpy-broadcast minimum of every input.
+    Min,
+    /// `x < 0 ? alpha * (exp(x) - 1) : x`.
+    Elu {
+        alpha: f32,
+    },
+    /// `gamma * (x > 0 ? x : alpha * (exp(x) - 1))`.
+    Selu {
+        alpha: f32,
+        gamma: f32,
+    },
+    /// `ln(1 + exp(x))`.
+    Softplus,
+    /// `0.5 x (1 + erf(x / √2))`; `tanh`: the tanh approximation.
+    Gelu {
+        tanh: bool,
+    },
+    Erf,
+    Sqrt,
+    /// numpy-broadcast `x ^ y` (exponent is input 1).
+    Pow,
+    Reciprocal,
+    Abs,
+    Neg,
+    /// Natural logarithm.
+    Log,
+    /// Axes sorted and distinct; an empty list is the identity (`noop_with_empty_axes`).
+    ReduceMax {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    ReduceMin {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    ReduceSum {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    /// Index of the largest value along `axis` (as a float); ties give the first index, or
+    /// the last with `select_last_index`.
+    ArgMax {
+        axis: usize,
+        keepdims: bool,
+        select_last_index: bool,
+    },
+    /// NCHW: channels to `blocksize²` spatial blocks; `crd`: column-row-depth order, else DCR.
+    DepthToSpace {
+        blocksize: usize,
+        crd: bool,
+    },
+    /// NCHW: `blocksize²` spatial blocks to channels.
+    SpaceToDepth {
+        blocksize: usize,
+    },
+    /// Inputs: x `[N, C, ...]`, scale `[C]`, bias `[C]`; normalises each (n, c) plane.
+    InstanceNorm {
+        epsilon: f32,
+    },
+    /// Inputs: x, scale, optional bias (broadcast to `x.shape[axis..]`); normalises over the
+    /// axes from `axis` on.
+    LayerNorm {
+        axis: usize,
+        epsilon: f32,
+    },
+    /// Repeats per axis.
+    Tile {
+        repeats: Vec<usize>,
+    },
+    /// numpy broadcast to `shape` (the output shape, resolved at import).
+    Expand {
+        shape: Vec<usize>,
+    },
 }
 
 impl Op {
@@ -269,6 +358,32 @@ impl Op {
             Op::Dropout => "Dropout",
             Op::Shape => "Shape",
             Op::Cast => "Cast",
+            Op::Lrn { .. } => "LRN",
+            Op::Sum => "Sum",
+            Op::Mean => "Mean",
+            Op::Max => "Max",
+            Op::Min => "Min",
+            Op::Elu { .. } => "Elu",
+            Op::Selu { .. } => "Selu",
+            Op::Softplus => "Softplus",
+            Op::Gelu { .. } => "Gelu",
+            Op::Erf => "Erf",
+            Op::Sqrt => "Sqrt",
+            Op::Pow => "Pow",
+            Op::Reciprocal => "Reciprocal",
+            Op::Abs => "Abs",
+            Op::Neg => "Neg",
+            Op::Log => "Log",
+            Op::ReduceMax { .. } => "ReduceMax",
+            Op::ReduceMin { .. } => "ReduceMin",
+            Op::ReduceSum { .. } => "ReduceSum",
+            Op::ArgMax { .. } => "ArgMax",
+            Op::DepthToSpace { .. } => "DepthToSpace",
+            Op::SpaceToDepth { .. } => "SpaceToDepth",
+            Op::InstanceNorm { .. } => "InstanceNormalization",
+            Op::LayerNorm { .. } => "LayerNormalization",
+            Op::Tile { .. } => "Tile",
+            Op::Expand { .. } => "Expand",
         }
     }
 
@@ -312,7 +427,22 @@ impl Op {
                 | Op::HardSwish
                 | Op::Tanh
                 | Op::Exp
+                | Op::Elu { .. }
+                | Op::Selu { .. }
+                | Op::Softplus
+                | Op::Gelu { .. }
+                | Op::Erf
+                | Op::Sqrt
+                | Op::Reciprocal
+                | Op::Abs
+                | Op::Neg
+                | Op::Log
         )
+    }
+
+    /// Elementwise ops over any number of inputs with numpy broadcasting.
+    pub fn is_variadic_elementwise(&self) -> bool {
+        matches!(self, Op::Sum | Op::Mean | Op::Max | Op::Min)
     }
 
     /// Multiply-accumulate count for one inference, given the node's input and output shapes.

@@ -241,8 +241,62 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
         | Op::Softmax { .. }
         | Op::Identity
         | Op::Dropout
-        | Op::Cast => one(x.to_vec()),
-        Op::PRelu | Op::Add | Op::Sub | Op::Mul | Op::Div => {
+        | Op::Cast
+        | Op::Elu { .. }
+        | Op::Selu { .. }
+        | Op::Softplus
+        | Op::Gelu { .. }
+        | Op::Erf
+        | Op::Sqrt
+        | Op::Reciprocal
+        | Op::Abs
+        | Op::Neg
+        | Op::Log => one(x.to_vec()),
+        Op::Lrn { size, .. } => {
+            if x.len() < 2 || *size == 0 {
+                return Err(format!("LRN needs rank >= 2 and size >= 1, got {x:?}"));
+            }
+            one(x.to_vec())
+        }
+        Op::InstanceNorm { .. } => {
+            need(3)?;
+            if x.len() < 3 {
+                return Err(format!("InstanceNormalization needs rank >= 3, got {x:?}"));
+            }
+            for s in &ins[1..3] {
+                if s.iter().product::<usize>() != x[1] {
+                    return Err(format!(
+                        "scale / bias of shape {s:?} do not match {} channels",
+                        x[1]
+                    ));
+                }
+            }
+            one(x.to_vec())
+        }
+        Op::LayerNorm { axis, .. } => {
+            need(2)?;
+            if *axis >= x.len() {
+                return Err(format!("axis {axis} out of range for rank {}", x.len()));
+            }
+            let norm = &x[*axis..];
+            for s in &ins[1..] {
+                if broadcast(s, norm).as_deref() != Some(norm) {
+                    return Err(format!(
+                        "scale / bias of shape {s:?} do not broadcast to {norm:?}"
+                    ));
+                }
+            }
+            one(x.to_vec())
+        }
+        Op::Sum | Op::Mean | Op::Max | Op::Min => {
+            let mut out = x.to_vec();
+            for s in &ins[1..] {
+                out = broadcast(&out, s)
+                    .ok_or_else(|| format!("shapes {out:?} and {s:?} do not broadcast"))?;
+            }
+            one(out)
+        }
+        Op::PRelu | Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow => {
             need(2)?;
             let out = broadcast(x, ins[1])
                 .ok_or_else(|| format!("shapes {x:?} and {:?} do not broadcast", ins[1]))?;
@@ -388,7 +442,16 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
             }
             one(x.iter().zip(pads).map(|(d, (a, b))| d + a + b).collect())
         }
-        Op::ReduceMean { axes, keepdims } => {
+        Op::ReduceMean { axes, keepdims }
+        | Op::ReduceMax { axes, keepdims }
+        | Op::ReduceMin { axes, keepdims }
+        | Op::ReduceSum { axes, keepdims } => {
+            if axes.windows(2).any(|w| w[0] >= w[1]) || axes.iter().any(|&a| a >= x.len()) {
+                return Err(format!(
+                    "reduce axes {axes:?} must be increasing and below rank {}",
+                    x.len()
+                ));
+            }
             let mut out = Vec::new();
             for (i, &d) in x.iter().enumerate() {
                 if axes.contains(&i) {
@@ -412,5 +475,47 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
             one(out)
         }
         Op::Shape => one(vec![x.len()]),
+        Op::ArgMax { axis, keepdims, .. } => {
+            if *axis >= x.len() || x[*axis] == 0 {
+                return Err(format!("ArgMax axis {axis} invalid for {x:?}"));
+            }
+            let mut out = x.to_vec();
+            if *keepdims {
+                out[*axis] = 1;
+            } else {
+                out.remove(*axis);
+            }
+            one(out)
+        }
+        Op::DepthToSpace { blocksize: b, .. } => match *x {
+            [n, c, h, w] if *b > 0 && c.is_multiple_of(b * b) => {
+                one(vec![n, c / (b * b), h * b, w * b])
+            }
+            _ => Err(format!(
+                "DepthToSpace needs NCHW with channels a multiple of {b}², got {x:?}"
+            )),
+        },
+        Op::SpaceToDepth { blocksize: b } => match *x {
+            [n, c, h, w] if *b > 0 && h.is_multiple_of(*b) && w.is_multiple_of(*b) => {
+                one(vec![n, c * b * b, h / b, w / b])
+            }
+            _ => Err(format!(
+                "SpaceToDepth needs NCHW with H and W multiples of {b}, got {x:?}"
+            )),
+        },
+        Op::Tile { repeats } => {
+            if repeats.len() != x.len() || repeats.contains(&0) {
+                return Err(format!(
+                    "Tile needs one positive repeat per axis of {x:?}, got {repeats:?}"
+                ));
+            }
+            one(x.iter().zip(repeats).map(|(d, r)| d * r).collect())
+        }
+        Op::Expand { shape } => {
+            if broadcast(x, shape).as_ref() != Some(shape) {
+                return Err(format!("cannot expand {x:?} to {shape:?}"));
+            }
+            one(shape.clone())
+        }
     }
 }

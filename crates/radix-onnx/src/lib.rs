@@ -1,6 +1,7 @@
 //! ONNX import: protobuf (read with tract-onnx's generated types) to the Radix IR.
 //!
-//! One IR node per ONNX node. Constant inputs that ONNX uses as attributes (Reshape's shape,
+//! One IR node per ONNX node (a 1-D pool is three: Unsqueeze, the 2-D pool, Squeeze, all with
+//! the ONNX node as origin). Constant inputs that ONNX uses as attributes (Reshape's shape,
 //! Slice's starts, Resize's scales...) are resolved into typed attributes, and constant
 //! subgraphs (shape arithmetic) are folded as they are read, which static shapes make possible.
 
@@ -401,14 +402,72 @@ impl Importer {
                 }
                 (op, ins)
             }
+            Translated::Chain(ops, ins) => return self.chain(n, &name, ops, ins),
         };
+        let out_names: Vec<String> = n.output.clone();
+        self.emit(n, &name, op, ins, &out_names, name.clone())
+    }
+
+    /// Adds `ops` as a chain of IR nodes (each reads the previous output; the first reads `ins`),
+    /// all with the ONNX node as origin; the last one writes the ONNX node's outputs.
+    fn chain(
+        &mut self,
+        n: &NodeProto,
+        name: &str,
+        ops: Vec<(Op, &'static str)>,
+        ins: Vec<ValueId>,
+    ) -> Result<(), OnnxError> {
+        let count = ops.len();
+        let mut cur = ins;
+        for (k, (op, suffix)) in ops.into_iter().enumerate() {
+            let node_name = if suffix.is_empty() {
+                name.to_string()
+            } else {
+                let mut s = format!("{name}/{suffix}");
+                while self.node_names.contains(&s) {
+                    s.push_str("_dup");
+                }
+                self.node_names.insert(s.clone());
+                s
+            };
+            let out_names = if k + 1 == count {
+                n.output.clone()
+            } else {
+                let mut v = format!("{name}/{suffix}_out");
+                while self.names.contains_key(&v) {
+                    v.push_str("_dup");
+                }
+                vec![v]
+            };
+            self.emit(n, name, op, cur, &out_names, node_name)?;
+            cur = out_names
+                .first()
+                .and_then(|o| self.names.get(o))
+                .copied()
+                .into_iter()
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// Adds one IR node for ONNX node `n` (named `name` in errors), or folds it to constants
+    /// when every input is constant.
+    fn emit(
+        &mut self,
+        n: &NodeProto,
+        name: &str,
+        op: Op,
+        ins: Vec<ValueId>,
+        out_names: &[String],
+        node_name: String,
+    ) -> Result<(), OnnxError> {
         let in_shapes: Vec<&[usize]> = ins.iter().map(|&v| self.g.shape(v)).collect();
         let out_shapes =
-            radix_ir::shape::infer(&op, &in_shapes).map_err(|e| self.err(n, &name, e))?;
+            radix_ir::shape::infer(&op, &in_shapes).map_err(|e| self.err(n, name, e))?;
         let n_out = out_shapes.len();
-        let out_names: Vec<&String> = n.output.iter().take(n_out).collect();
+        let out_names: Vec<&String> = out_names.iter().take(n_out).collect();
         if out_names.len() < n_out && !matches!(op, Op::Split { .. }) {
-            return Err(self.err(n, &name, "has fewer outputs than the op produces"));
+            return Err(self.err(n, name, "has fewer outputs than the op produces"));
         }
         // Fold when every input is constant (or the op only needs shapes).
         let all_const = ins.iter().all(|&v| self.g.values[v.0].is_const());
@@ -425,7 +484,7 @@ impl Importer {
                 .collect();
             let refs: Vec<&ArrayD<f32>> = arrays.iter().collect();
             if let Some(r) = eval_light(&op, &refs, &out_shapes) {
-                let outs = r.map_err(|e| self.err(n, &name, e))?;
+                let outs = r.map_err(|e| self.err(n, name, e))?;
                 for (o, data) in out_names.iter().zip(outs) {
                     let id = self.g.add_const((*o).clone(), data);
                     self.names.insert((*o).clone(), id);
@@ -440,11 +499,11 @@ impl Importer {
             outputs.push(id);
         }
         self.g.nodes.push(Node {
-            name: name.clone(),
+            name: node_name,
             op,
             inputs: ins,
             outputs,
-            origin: vec![name],
+            origin: vec![name.to_string()],
         });
         Ok(())
     }
@@ -456,6 +515,9 @@ enum Translated {
     /// appended to its inputs in order.
     OpWithConsts(Op, Vec<ValueId>, Vec<(String, ArrayD<f32>)>),
     Const(ArrayD<f32>),
+    /// Several IR nodes in a row (see `Importer::chain`): op and node-name suffix ("" = the
+    /// ONNX node's own name).
+    Chain(Vec<(Op, &'static str)>, Vec<ValueId>),
 }
 
 struct NodeCtx<'a> {
@@ -550,6 +612,16 @@ impl NodeCtx<'_> {
         match self.auto_pad()? {
             AutoPad::NotSet => match self.attr_ints("pads") {
                 None => Ok([0; 4]),
+                // A 1-D window lifted to [1, L]: (begin, end) along L.
+                Some(p)
+                    if in_hw[0] == 1
+                        && kernel[0] == 1
+                        && p.len() == 2
+                        && p.iter().all(|&x| x >= 0)
+                        && self.shape(0).is_ok_and(|s| s.len() == 3) =>
+                {
+                    Ok([0, p[0] as usize, 0, p[1] as usize])
+                }
                 Some(p) if p.len() == 4 && p.iter().all(|&x| x >= 0) => {
                     Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
                 }
@@ -677,25 +749,42 @@ impl NodeCtx<'_> {
         })
     }
 
+    /// Pooling attributes; a 1-D pool (input `[N, C, L]`) is lifted to a 2-D window `[1, k]`
+    /// over `[N, C, 1, L]`.
     fn pool_attrs(&self) -> Result<PoolAttrs, OnnxError> {
         let x = self.shape(0)?;
-        if x.len() != 4 {
-            return Err(self.err(format!("only 2-D pooling is supported (input {x:?})")));
+        let one_d = x.len() == 3;
+        if x.len() != 4 && !one_d {
+            return Err(self.err(format!(
+                "only 1-D and 2-D pooling are supported (input {x:?})"
+            )));
         }
+        let lift = |v: Option<Vec<i64>>| -> Option<Vec<i64>> {
+            if one_d {
+                v.map(|v| if v.len() == 1 { vec![1, v[0]] } else { v })
+            } else {
+                v
+            }
+        };
         let kernel = self.pair(
-            Some(
+            lift(Some(
                 self.attr_ints("kernel_shape")
                     .ok_or_else(|| self.err("kernel_shape is required"))?,
-            ),
+            )),
             1,
             "kernel_shape",
         )?;
-        let strides = self.pair(self.attr_ints("strides"), 1, "strides")?;
-        let dilations = self.pair(self.attr_ints("dilations"), 1, "dilations")?;
+        let strides = self.pair(lift(self.attr_ints("strides")), 1, "strides")?;
+        let dilations = self.pair(lift(self.attr_ints("dilations")), 1, "dilations")?;
         if strides.contains(&0) || dilations.contains(&0) || kernel.contains(&0) {
             return Err(self.err("strides, dilations and kernel must be positive"));
         }
-        let pads = self.pads(&x[2..], kernel, strides, dilations)?;
+        let in_hw = if one_d {
+            vec![1, x[2]]
+        } else {
+            x[2..].to_vec()
+        };
+        let pads = self.pads(&in_hw, kernel, strides, dilations)?;
         Ok(PoolAttrs {
             kernel,
             strides,
@@ -739,6 +828,14 @@ impl NodeCtx<'_> {
             "Gemm" => return self.gemm(),
             "MatMul" => binary(Op::MatMul)?,
             "BatchNormalization" => {
+                if opset < 9 && self.attr_i("spatial", 1) == 0 {
+                    return Err(
+                        self.err("attribute spatial=0 (per-element statistics) is not supported")
+                    );
+                }
+                if self.attr_i("training_mode", 0) != 0 {
+                    return Err(self.err("attribute training_mode=1 is not supported"));
+                }
                 let ins = (0..5)
                     .map(|i| self.input(i))
                     .collect::<Result<Vec<_>, _>>()?;
@@ -792,9 +889,9 @@ impl NodeCtx<'_> {
                 if self.attr_i("storage_order", 0) != 0 {
                     return Err(self.err("storage_order=1 is not supported"));
                 }
-                unary(Op::MaxPool(self.pool_attrs()?))?
+                self.pool(Op::MaxPool(self.pool_attrs()?))?
             }
-            "AveragePool" => unary(Op::AveragePool(self.pool_attrs()?))?,
+            "AveragePool" => self.pool(Op::AveragePool(self.pool_attrs()?))?,
             "GlobalAveragePool" => unary(Op::GlobalAveragePool)?,
             "GlobalMaxPool" => unary(Op::GlobalMaxPool)?,
             "Concat" => {
@@ -979,27 +1076,150 @@ impl NodeCtx<'_> {
                     .map_err(|e| self.err(e))?;
                 unary(Op::Softmax { axis, legacy })?
             }
-            "ReduceMean" => {
-                let rank = self.shape(0)?.len();
-                let axes: Option<Vec<i64>> = if opset < 18 {
-                    self.attr_ints("axes")
-                } else {
-                    self.opt_konst(1, "ReduceMean axes")?
-                        .map(|a| a.iter().map(|&v| v as i64).collect())
+            op @ ("ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum") => {
+                let Some(axes) = self.reduce_axes(op == "ReduceSum")? else {
+                    return unary(Op::Identity);
                 };
-                let mut axes = match axes {
-                    Some(a) if !a.is_empty() => a
-                        .iter()
-                        .map(|&v| norm_axis(v, rank))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| self.err(e))?,
-                    _ => (0..rank).collect(),
-                };
-                axes.sort_unstable();
-                unary(Op::ReduceMean {
-                    axes,
-                    keepdims: self.attr_i("keepdims", 1) != 0,
+                let keepdims = self.attr_i("keepdims", 1) != 0;
+                unary(match op {
+                    "ReduceMean" => Op::ReduceMean { axes, keepdims },
+                    "ReduceMax" => Op::ReduceMax { axes, keepdims },
+                    "ReduceMin" => Op::ReduceMin { axes, keepdims },
+                    _ => Op::ReduceSum { axes, keepdims },
                 })?
+            }
+            "ArgMax" => {
+                let rank = self.shape(0)?.len();
+                let axis = norm_axis(self.attr_i("axis", 0), rank).map_err(|e| self.err(e))?;
+                unary(Op::ArgMax {
+                    axis,
+                    keepdims: self.attr_i("keepdims", 1) != 0,
+                    select_last_index: self.attr_i("select_last_index", 0) != 0,
+                })?
+            }
+            "LRN" => {
+                let size = self.attr_i("size", 0);
+                if size < 1 {
+                    return Err(self.err(format!("attribute size={size} must be >= 1")));
+                }
+                unary(Op::Lrn {
+                    size: size as usize,
+                    alpha: self.attr_f("alpha", 1e-4),
+                    beta: self.attr_f("beta", 0.75),
+                    bias: self.attr_f("bias", 1.0),
+                })?
+            }
+            op @ ("Sum" | "Mean" | "Max" | "Min") => {
+                let ins = (0..self.inputs.len())
+                    .map(|i| self.input(i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let op = match (op, ins.len()) {
+                    (_, 0) => return Err(self.err("needs at least one input")),
+                    (_, 1) => Op::Identity,
+                    // Two-input Sum is Add, which has an integer kernel.
+                    ("Sum", 2) => Op::Add,
+                    ("Sum", _) => Op::Sum,
+                    ("Mean", _) => Op::Mean,
+                    ("Max", _) => Op::Max,
+                    _ => Op::Min,
+                };
+                Translated::Op(op, ins)
+            }
+            "Elu" => unary(Op::Elu {
+                alpha: self.attr_f("alpha", 1.0),
+            })?,
+            "Selu" => unary(Op::Selu {
+                alpha: self.attr_f("alpha", 1.673_263_2),
+                gamma: self.attr_f("gamma", 1.050_701),
+            })?,
+            "Softplus" => unary(Op::Softplus)?,
+            "Gelu" => {
+                let tanh = match self.attr_s("approximate", "none").as_str() {
+                    "none" => false,
+                    "tanh" => true,
+                    m => {
+                        return Err(self.err(format!(
+                            "attribute approximate=`{m}` is not supported (none, tanh)"
+                        )));
+                    }
+                };
+                unary(Op::Gelu { tanh })?
+            }
+            "Erf" => unary(Op::Erf)?,
+            "Sqrt" => unary(Op::Sqrt)?,
+            "Reciprocal" => unary(Op::Reciprocal)?,
+            "Abs" => unary(Op::Abs)?,
+            "Neg" => unary(Op::Neg)?,
+            "Log" => unary(Op::Log)?,
+            "Pow" => binary(Op::Pow)?,
+            op @ ("DepthToSpace" | "SpaceToDepth") => {
+                let b = self.attr_i("blocksize", 0);
+                if b < 1 {
+                    return Err(self.err(format!("attribute blocksize={b} must be >= 1")));
+                }
+                let blocksize = b as usize;
+                if op == "SpaceToDepth" {
+                    unary(Op::SpaceToDepth { blocksize })?
+                } else {
+                    let crd = match self.attr_s("mode", "DCR").as_str() {
+                        "DCR" => false,
+                        "CRD" => true,
+                        m => {
+                            return Err(self
+                                .err(format!("attribute mode=`{m}` is not supported (DCR, CRD)")));
+                        }
+                    };
+                    unary(Op::DepthToSpace { blocksize, crd })?
+                }
+            }
+            "InstanceNormalization" => Translated::Op(
+                Op::InstanceNorm {
+                    epsilon: self.attr_f("epsilon", 1e-5),
+                },
+                vec![x()?, self.input(1)?, self.input(2)?],
+            ),
+            "LayerNormalization" => {
+                if self.n.output.iter().skip(1).any(|o| !o.is_empty()) {
+                    return Err(self.err(
+                        "the Mean and InvStdDev outputs of LayerNormalization are not supported",
+                    ));
+                }
+                let rank = self.shape(0)?.len();
+                let axis = norm_axis(self.attr_i("axis", -1), rank).map_err(|e| self.err(e))?;
+                let mut ins = vec![x()?, self.input(1)?];
+                if let Some(b) = self.opt_input(2) {
+                    ins.push(b);
+                }
+                Translated::Op(
+                    Op::LayerNorm {
+                        axis,
+                        epsilon: self.attr_f("epsilon", 1e-5),
+                    },
+                    ins,
+                )
+            }
+            "Tile" => {
+                let reps = self.ints_of(1, "Tile repeats")?;
+                if reps.iter().any(|&r| r < 1) {
+                    return Err(self.err(format!("repeats {reps:?} must be >= 1")));
+                }
+                unary(Op::Tile {
+                    repeats: reps.iter().map(|&r| r as usize).collect(),
+                })?
+            }
+            "Expand" => {
+                let want = self.ints_of(1, "the Expand shape")?;
+                if want.iter().any(|&d| d < 0) {
+                    return Err(self.err(format!("shape {want:?} has a negative dimension")));
+                }
+                let want: Vec<usize> = want.iter().map(|&d| d as usize).collect();
+                let x_shape = self.shape(0)?;
+                let shape = radix_ir::shape::broadcast(x_shape, &want).ok_or_else(|| {
+                    self.err(format!(
+                        "input {x_shape:?} does not broadcast with {want:?}"
+                    ))
+                })?;
+                unary(Op::Expand { shape })?
             }
             "Gather" => {
                 let rank = self.shape(0)?.len();
@@ -1054,16 +1274,9 @@ impl NodeCtx<'_> {
                 };
                 Translated::Const(ArrayD::from_elem(IxDyn(&shape), value))
             }
-            op @ ("Floor" | "Ceil" | "Neg" | "Sqrt" | "Reciprocal" | "Abs") => {
+            op @ ("Floor" | "Ceil") => {
                 let c = self.konst(0, &format!("{op} input (supported only on constants)"))?;
-                let f: fn(f32) -> f32 = match op {
-                    "Floor" => f32::floor,
-                    "Ceil" => f32::ceil,
-                    "Neg" => |v| -v,
-                    "Sqrt" => f32::sqrt,
-                    "Reciprocal" => |v| 1.0 / v,
-                    _ => f32::abs,
-                };
+                let f: fn(f32) -> f32 = if op == "Floor" { f32::floor } else { f32::ceil };
                 Translated::Const(c.mapv(f))
             }
             other => {
@@ -1075,6 +1288,49 @@ impl NodeCtx<'_> {
             }
         };
         Ok(t)
+    }
+
+    /// A 2-D pool as is; a 1-D pool (rank-3 input) as Unsqueeze → 2-D pool → Squeeze on axis 2
+    /// (both unit-axis views, free on every platform).
+    fn pool(&self, op: Op) -> Result<Translated, OnnxError> {
+        if self.shape(0)?.len() == 3 {
+            Ok(Translated::Chain(
+                vec![
+                    (Op::Unsqueeze { axes: vec![2] }, "to_2d"),
+                    (op, ""),
+                    (Op::Squeeze { axes: vec![2] }, "to_1d"),
+                ],
+                vec![self.input(0)?],
+            ))
+        } else {
+            Ok(Translated::Op(op, vec![self.input(0)?]))
+        }
+    }
+
+    /// Axes of a Reduce* node, sorted; `None` when the node is the identity
+    /// (`noop_with_empty_axes=1` and no axes). Axes are an attribute before opset 18 (before 13
+    /// for ReduceSum) and an optional input from then on; no axes means every axis.
+    fn reduce_axes(&self, sum: bool) -> Result<Option<Vec<usize>>, OnnxError> {
+        let rank = self.shape(0)?.len();
+        let as_input = self.imp.opset >= if sum { 13 } else { 18 };
+        let axes: Option<Vec<i64>> = if as_input {
+            self.opt_konst(1, "the reduce axes")?
+                .map(|a| a.iter().map(|&v| v as i64).collect())
+        } else {
+            self.attr_ints("axes")
+        };
+        let mut axes = match axes {
+            Some(a) if !a.is_empty() => a
+                .iter()
+                .map(|&v| norm_axis(v, rank))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.err(e))?,
+            _ if self.attr_i("noop_with_empty_axes", 0) != 0 => return Ok(None),
+            _ => (0..rank).collect(),
+        };
+        axes.sort_unstable();
+        axes.dedup();
+        Ok(Some(axes))
     }
 
     fn constant(&self) -> Result<Translated, OnnxError> {
@@ -1233,12 +1489,12 @@ impl NodeCtx<'_> {
         };
         let (scales, sizes): (Option<Vec<f32>>, Option<Vec<usize>>) = if upsample {
             if opset < 9 {
-                (
-                    self.attr_ints("scales")
-                        .map(|_| Vec::new())
-                        .or_else(|| attr(self.n, "scales").map(|a| a.floats.clone())),
-                    None,
-                )
+                let sc = attr(self.n, "scales")
+                    .map(|a| a.floats.clone())
+                    .ok_or_else(|| {
+                        self.err("attribute scales is required (Upsample before opset 9)")
+                    })?;
+                (Some(sc), None)
             } else {
                 (
                     Some(self.konst(1, "Upsample scales")?.iter().copied().collect()),

@@ -64,12 +64,48 @@ impl QuantConfig {
     }
 }
 
-/// Ops with an integer kernel in Radix's simulators.
-fn has_integer_kernel(op: &Op) -> bool {
-    !matches!(
-        op,
-        Op::Softmax { .. } | Op::ReduceMean { .. } | Op::Div | Op::Shape | Op::BatchNorm { .. }
-    )
+/// Ops with an integer kernel in Radix's simulators. Unary elementwise ops (and Pow by one
+/// constant exponent) are lookup tables.
+fn has_integer_kernel(graph: &Graph, node: &Node) -> bool {
+    match &node.op {
+        Op::Pow => pow_exponent(graph, node).is_some(),
+        op => !matches!(
+            op,
+            Op::Softmax { .. }
+                | Op::ReduceMean { .. }
+                | Op::Div
+                | Op::Shape
+                | Op::BatchNorm { .. }
+                | Op::Lrn { .. }
+                | Op::Sum
+                | Op::Mean
+                | Op::Max
+                | Op::Min
+                | Op::ReduceMax { .. }
+                | Op::ReduceMin { .. }
+                | Op::ReduceSum { .. }
+                | Op::ArgMax { .. }
+                | Op::DepthToSpace { .. }
+                | Op::SpaceToDepth { .. }
+                | Op::InstanceNorm { .. }
+                | Op::LayerNorm { .. }
+                | Op::Tile { .. }
+                | Op::Expand { .. }
+        ),
+    }
+}
+
+/// The exponent of a Pow node when it is one constant value and the output keeps the input's
+/// shape (then the node is a lookup table).
+fn pow_exponent(graph: &Graph, node: &Node) -> Option<f32> {
+    let (&x, &e) = (node.inputs.first()?, node.inputs.get(1)?);
+    let d = graph.const_data(e)?;
+    let first = *d.iter().next()?;
+    let same_shape = node
+        .outputs
+        .first()
+        .is_some_and(|&o| graph.shape(o) == graph.shape(x));
+    (same_shape && !graph.value(x).is_const() && d.iter().all(|&v| v == first)).then_some(first)
 }
 
 /// Ops whose output keeps the input's parameters (integers move unchanged).
@@ -150,7 +186,7 @@ pub fn quantize(
             Some(radix_target::Placement::Cpu) => Placement::Cpu,
             _ => Placement::Npu,
         };
-        if placement == Placement::Npu && !has_integer_kernel(&node.op) {
+        if placement == Placement::Npu && !has_integer_kernel(graph, node) {
             warnings.push(format!(
                 "node `{}` ({}) runs as a CPU node in Radix's simulation: no integer kernel yet",
                 node.name,
@@ -290,6 +326,19 @@ pub fn quantize(
                         .map(|ch| Requant::from_factor(base * per_channel(ch) as f64))
                         .collect(),
                 }
+            }
+            Op::Pow => {
+                let px = in_params(&tensors, 0)?;
+                let e = pow_exponent(graph, node).ok_or_else(|| {
+                    QuantError::Internal(format!(
+                        "Pow `{}` without one constant exponent",
+                        node.name
+                    ))
+                })?;
+                let table = (px.qmin()..=px.qmax())
+                    .map(|q| py.quantize(px.dequantize(q).powf(e)))
+                    .collect();
+                QKernel::Lut { table }
             }
             op if op.is_unary_elementwise() => {
                 let px = in_params(&tensors, 0)?;

@@ -336,6 +336,16 @@ pub fn node_work(hw: &HwProfile, graph: &Graph, node: &Node, bits: NodeBits) -> 
             w.kernel_h = as_nchw(&x_shape)[2].max(1);
             w.stride_h = w.kernel_h;
         }
+        op if op.is_unary_elementwise() || op.is_variadic_elementwise() || *op == Op::Pow => {
+            w.cfunc_cycles = (total_in.max(total_out)) as f64 / hw.cfunc_bytes_per_cycle;
+        }
+        Op::ReduceMax { .. } | Op::ReduceMin { .. } | Op::ReduceSum { .. } => {
+            w.cfunc_cycles = total_in as f64 / hw.cfunc_bytes_per_cycle;
+        }
+        Op::LayerNorm { .. } | Op::InstanceNorm { .. } => {
+            // Mean, variance, normalise.
+            w.cfunc_cycles = 3.0 * total_in as f64 / hw.cfunc_bytes_per_cycle;
+        }
         Op::Identity | Op::Dropout | Op::Cast => w.folded = true,
         _ if is_view_reshape(graph, node) => w.folded = true,
         _ => {
@@ -416,6 +426,16 @@ pub fn cpu_runtime_ms(hw: &HwProfile, graph: &Graph, node: &Node) -> f64 {
     let per_elem = match node.op {
         Op::Softmax { .. } | Op::Sigmoid | Op::Tanh | Op::Exp => 10.0,
         Op::HardSwish | Op::HardSigmoid { .. } | Op::Div => 3.0,
+        Op::Elu { .. }
+        | Op::Selu { .. }
+        | Op::Softplus
+        | Op::Gelu { .. }
+        | Op::Erf
+        | Op::Log
+        | Op::Pow
+        | Op::Sqrt => 10.0,
+        Op::Lrn { size, .. } => 2.0 * size as f64 + 10.0,
+        Op::LayerNorm { .. } | Op::InstanceNorm { .. } => 5.0,
         _ => 1.0,
     };
     // Dequantize + quantize around the float kernel: 2 ops per element in and out.

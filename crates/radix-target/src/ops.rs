@@ -81,6 +81,7 @@ pub const NPU_BASE: &[&str] = &[
     "Identity",
     "Dropout",
     "Cast",
+    "Pow",
 ];
 
 /// What KL720 adds to [`NPU_BASE`]. Flatten/Squeeze/Unsqueeze are reshapes; ReduceMean follows
@@ -99,15 +100,34 @@ pub const NPU_720_EXTRA: &[&str] = &[
     "ConvTranspose",
     "Softmax",
     "ReduceMean",
+    "ReduceSum",
 ];
 
 /// What KL530/KL630 add to the KL720 set (the IR ops among Div, Elu, Erf, HardSigmoid,
 /// Reciprocal, Sqrt, SpaceToDepth, Softmax). HardSwish is HardSigmoid followed by Mul.
-pub const NPU_530_EXTRA: &[&str] = &["Div", "HardSigmoid", "HardSwish"];
+pub const NPU_530_EXTRA: &[&str] = &[
+    "Div",
+    "Elu",
+    "Erf",
+    "HardSigmoid",
+    "HardSwish",
+    "Reciprocal",
+    "Sqrt",
+    "SpaceToDepth",
+];
 
 /// What KL730 adds to the KL530 set (the IR ops among Abs, Log, Sign, Max, ReduceMin, Split,
 /// LayerNormalization, InstanceNormalization, 1-D pools).
-pub const NPU_730_EXTRA: &[&str] = &["Split"];
+pub const NPU_730_EXTRA: &[&str] = &[
+    "Abs",
+    "Log",
+    "Max",
+    "ReduceMin",
+    "ReduceMax",
+    "Split",
+    "LayerNormalization",
+    "InstanceNormalization",
+];
 
 /// Ops the CPU fallback runs: every IR op with a float kernel in Radix. `Shape` is not among
 /// them: it only exists transiently at import, and a graph that still has one is rejected.
@@ -150,6 +170,32 @@ pub const CPU_OPS: &[&str] = &[
     "Identity",
     "Dropout",
     "Cast",
+    "LRN",
+    "Sum",
+    "Mean",
+    "Max",
+    "Min",
+    "Elu",
+    "Selu",
+    "Softplus",
+    "Gelu",
+    "Erf",
+    "Sqrt",
+    "Pow",
+    "Reciprocal",
+    "Abs",
+    "Neg",
+    "Log",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceSum",
+    "ArgMax",
+    "DepthToSpace",
+    "SpaceToDepth",
+    "InstanceNormalization",
+    "LayerNormalization",
+    "Tile",
+    "Expand",
 ];
 
 /// Largest tensor rank the NPU handles. \[DOC\] "most ops rank <= 4".
@@ -259,11 +305,26 @@ pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), Stri
             }
             Ok(())
         }
-        Op::ReduceMean { keepdims, .. } => {
+        Op::ReduceMean { keepdims, .. }
+        | Op::ReduceMax { keepdims, .. }
+        | Op::ReduceMin { keepdims, .. }
+        | Op::ReduceSum { keepdims, .. } => {
             if *keepdims {
                 Ok(())
             } else {
-                Err("ReduceMean needs keepdims=1".into())
+                Err(format!("{t} needs keepdims=1"))
+            }
+        }
+        Op::Pow => {
+            let two = node
+                .inputs
+                .get(1)
+                .and_then(|&v| graph.const_data(v))
+                .is_some_and(|e| !e.is_empty() && e.iter().all(|&v| v == 2.0));
+            if two {
+                Ok(())
+            } else {
+                Err("Pow needs a constant exponent 2".into())
             }
         }
         Op::Gather { .. } => {

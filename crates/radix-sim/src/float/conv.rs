@@ -410,7 +410,8 @@ fn im2col(g: &Geom, x: &[f32], cin_g: usize, c0: usize, cols: usize, buf: &mut [
                         dst[..lo - ow0].fill(0.0);
                         dst[hi - ow0..].fill(0.0);
                         if hi == lo {
-                            // No output column of this segment reads inside the row.
+                            // Every column of this segment reads padding (a panel can end
+                            // before the first valid column): `lo + t` may be negative here.
                         } else if g.sw == 1 {
                             let s0 = (lo as isize + t) as usize;
                             dst[lo - ow0..hi - ow0].copy_from_slice(&src[s0..s0 + (hi - lo)]);

@@ -140,8 +140,10 @@ fn light(
         }
     };
     match op {
-        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::PRelu => needs(2)?,
+        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::PRelu | Op::Pow => needs(2)?,
         Op::BatchNorm { .. } => needs(5)?,
+        Op::InstanceNorm { .. } => needs(3)?,
+        Op::LayerNorm { .. } => needs(2)?,
         Op::Softmax { axis, .. } if *axis >= r => {
             return Err(format!("softmax axis {axis} out of range for rank {r}"));
         }
