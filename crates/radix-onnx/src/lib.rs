@@ -1573,6 +1573,20 @@ impl NodeCtx<'_> {
         if out_hw.contains(&0) {
             return Err(self.err("output size 0"));
         }
+        if !upsample && opset >= 18 && self.attr_i("antialias", 0) != 0 {
+            return Err(self.err("attribute antialias = 1 is not supported"));
+        }
+        // From opset 19, align_corners divides by the unrounded scaled length (in * scale - 1),
+        // which differs from the output length when in * scale is not an integer.
+        if !upsample
+            && opset >= 19
+            && coord == ResizeCoord::AlignCorners
+            && (0..2).any(|i| (x[2 + i] as f32 * sc[i]) != out_hw[i] as f32)
+        {
+            return Err(self.err(
+                "align_corners with a non-integer scaled length (opset 19) is not supported",
+            ));
+        }
         Ok(Translated::Op(
             Op::Resize(ResizeAttrs {
                 mode,
