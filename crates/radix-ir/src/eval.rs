@@ -133,24 +133,7 @@ pub fn eval_light(
 ) -> Option<Result<Vec<ArrayD<f32>>, String>> {
     let x = ins.first()?;
     let r = match op {
-        Op::Relu
-        | Op::Clip { .. }
-        | Op::LeakyRelu { .. }
-        | Op::Sigmoid
-        | Op::HardSigmoid { .. }
-        | Op::HardSwish
-        | Op::Tanh
-        | Op::Exp
-        | Op::Elu { .. }
-        | Op::Selu { .. }
-        | Op::Softplus
-        | Op::Gelu { .. }
-        | Op::Erf
-        | Op::Sqrt
-        | Op::Reciprocal
-        | Op::Abs
-        | Op::Neg
-        | Op::Log => Ok(vec![x.mapv(|v| unary(op, v))]),
+        op if op.is_unary_elementwise() => Ok(vec![x.mapv(|v| unary(op, v))]),
         Op::Sum | Op::Mean | Op::Max | Op::Min => variadic(op, ins).map(|o| vec![o]),
         Op::Pow => binary(x, ins.get(1)?, f32::powf).map(|o| vec![o]),
         Op::Lrn {
