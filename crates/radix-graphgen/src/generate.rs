@@ -148,6 +148,8 @@ pub fn generate(seed: u64, cfg: &GenConfig) -> Case {
         outs.push(b.add(Op::Relu, vec![x]).expect("Relu keeps the shape")[0]);
     }
     b.g.outputs = outs;
+    // Its own stream, so that the graphs of earlier seeds (kept as regression seeds) stay the same.
+    kill_channels(&mut b.g, &mut Rng::new(seed ^ 0xDEAD_C4A7));
     let items = (0..cfg.items)
         .map(|_| {
             b.g.inputs
@@ -166,6 +168,45 @@ pub fn generate(seed: u64, cfg: &GenConfig) -> Case {
         seed,
         graph: b.g,
         items,
+    }
+}
+
+/// Makes one output channel of some Conv / ConvTranspose / Gemm nodes "dead", as BatchNorm
+/// folding does with a gamma near zero: weights scaled by 1e-8..1e-22, and a bias either as
+/// tiny (the whole channel is ~0) or kept (the channel is a constant). Weight scales derived
+/// from such channels alone once gave integer biases beyond any accumulator.
+fn kill_channels(g: &mut Graph, rng: &mut Rng) {
+    for n in 0..g.nodes.len() {
+        let node = &g.nodes[n];
+        let transpose = match &node.op {
+            Op::Conv(_) | Op::Gemm { .. } => false,
+            Op::ConvTranspose(a) if a.group == 1 => true,
+            _ => continue,
+        };
+        if !rng.chance(0.12) {
+            continue;
+        }
+        let (w, bias) = (node.inputs[1], node.inputs.get(2).copied());
+        let Some(mut wd) = g.const_data(w).cloned() else {
+            continue;
+        };
+        let axis = if transpose { 1 } else { 0 };
+        let oc = wd.shape()[axis];
+        let c = rng.range(0, oc - 1);
+        let factor = 10f32.powi(-(rng.range(8, 22) as i32));
+        wd.index_axis_mut(ndarray::Axis(axis), c)
+            .mapv_inplace(|v| v * factor);
+        g.values[w.0].data = Some(std::sync::Arc::new(wd));
+        if let Some(b) = bias {
+            if rng.chance(0.5) {
+                if let Some(mut bd) = g.const_data(b).cloned() {
+                    if let Some(v) = bd.get_mut(c) {
+                        *v = 1.5e-14;
+                    }
+                    g.values[b.0].data = Some(std::sync::Arc::new(bd));
+                }
+            }
+        }
     }
 }
 

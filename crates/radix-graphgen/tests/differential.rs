@@ -23,6 +23,9 @@ const REGRESSION_SEEDS: &[u64] = &[
     // A 16-bit Gemm accumulator whose product with the multiplier exceeds i64 (requantization
     // is exact: computed wider).
     64802,
+    // A dead output channel (weights near 1e-20 next to a bias): a weight scale near 1e20 gave
+    // integer biases beyond i64 (overflow panics in the fast engine, the reference refused).
+    15, 18, 36, 138,
     // int16 outputs whose values went through a far coarser format (range-limited, exempt).
     803, 1143,
 ];

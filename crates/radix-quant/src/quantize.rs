@@ -466,20 +466,6 @@ fn mac_kernel(
             absmax[c] = ch.iter().fold(0f32, |m, x| m.max(x.abs()));
         }
     }
-    let pow2 = cfg.pow2();
-    let wp: Vec<QParams> = absmax
-        .iter()
-        .map(|&a| QParams::from_absmax(if a > 0.0 { a } else { 1.0 }, cfg.weight_bits, pow2))
-        .collect();
-    let channel_of = |idx: &[usize]| -> usize {
-        if transpose {
-            let cin_per_g = w.shape()[0] / group;
-            (idx[0] / cin_per_g.max(1)) * w.shape()[1] + idx[1]
-        } else {
-            idx[0]
-        }
-    };
-    let weights: Vec<i32> = quantize_weights(w, &wp, channel_of);
     let bias_f: Vec<f32> = match node.inputs.get(2).and_then(|&b| graph.const_data(b)) {
         Some(b) => b.iter().copied().collect(),
         None => vec![0.0; oc],
@@ -490,6 +476,26 @@ fn mac_kernel(
             what: format!("bias with {} values for {oc} output channels", bias_f.len()),
         });
     }
+    let pow2 = cfg.pow2();
+    let wq_max = qmax_f64(cfg.weight_bits);
+    let wp: Vec<QParams> = absmax
+        .iter()
+        .zip(&bias_f)
+        .map(|(&a, &b)| {
+            let floor = weight_absmax_floor(b, px, wq_max);
+            let a = a.max(floor);
+            QParams::from_absmax(if a > 0.0 { a } else { 1.0 }, cfg.weight_bits, pow2)
+        })
+        .collect();
+    let channel_of = |idx: &[usize]| -> usize {
+        if transpose {
+            let cin_per_g = w.shape()[0] / group;
+            (idx[0] / cin_per_g.max(1)) * w.shape()[1] + idx[1]
+        } else {
+            idx[0]
+        }
+    };
+    let weights: Vec<i32> = quantize_weights(w, &wp, channel_of);
     let bias = (0..oc)
         .map(|c| (bias_f[c] as f64 * px.multiplier() * wp[c].multiplier()).round() as i64)
         .collect();
@@ -521,6 +527,24 @@ fn mac_kernel(
         act_min,
         act_max,
     })
+}
+
+/// Largest integer bias a Mac kernel is given: `2^30`, so that `|bias|` stays far inside the
+/// accumulator whatever the weight scale.
+pub(crate) const BIAS_LIMIT: f64 = (1u64 << 30) as f64;
+
+fn qmax_f64(bits: u8) -> f64 {
+    radix_ir::qmodel::qmax(bits) as f64
+}
+
+/// The smallest weight absmax a channel's scale is derived from, so that its integer bias
+/// `b * S_x * S_w` is at most [`BIAS_LIMIT`]. A channel whose weights are below it (a dead
+/// channel: BatchNorm with a zero gamma leaves weights near 1e-22 next to a bias near 1e-14)
+/// would otherwise get a weight scale near 1e26 and a bias far beyond any accumulator. With the
+/// floor, such a channel's weights quantize to (near) zero, and each weight's rounding error is
+/// at most `|b| * S_x / (2 * 2^30)`, negligible next to the bias it sits with.
+fn weight_absmax_floor(bias: f32, px: QParams, weight_qmax: f64) -> f32 {
+    (bias.abs() as f64 * px.multiplier() * weight_qmax / BIAS_LIMIT) as f32
 }
 
 fn quantize_weights(
