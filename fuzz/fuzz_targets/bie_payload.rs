@@ -11,9 +11,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(file) = seal_raw_payload_to_vec(&sample_header("payload"), data, &key()) else {
         return;
     };
-    if let Ok((h, _)) = open_from_slice::<FuzzModel>(&file, &key()) {
+    if let Ok((h, _)) = open_from_slice::<FuzzModel>(&file, &key(), radix_bie_fuzz::SCHEMA) {
         assert_eq!(h, sample_header("payload"));
     }
-    let _ = open_from_slice::<String>(&file, &key());
-    let _ = open_from_slice::<(Vec<u8>, Vec<String>)>(&file, &key());
+    let _ = open_from_slice::<String>(&file, &key(), radix_bie_fuzz::SCHEMA);
+    let _ = open_from_slice::<(Vec<u8>, Vec<String>)>(&file, &key(), radix_bie_fuzz::SCHEMA);
 });

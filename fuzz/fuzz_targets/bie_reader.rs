@@ -7,7 +7,7 @@ use radix_bie::{open_from_slice, read_header_from_slice};
 use radix_bie_fuzz::{FuzzModel, key};
 
 fuzz_target!(|data: &[u8]| {
-    let opened = open_from_slice::<FuzzModel>(data, &key());
+    let opened = open_from_slice::<FuzzModel>(data, &key(), radix_bie_fuzz::SCHEMA);
     let header = read_header_from_slice(data);
     match (opened, header) {
         // Whatever opens with the key has a readable, identical clear header.

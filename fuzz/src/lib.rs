@@ -53,9 +53,13 @@ pub fn sample_model(layers: usize, weights_per_layer: usize) -> FuzzModel {
     }
 }
 
+/// Payload schema version of the fuzz payloads.
+pub const SCHEMA: u32 = 1;
+
 pub fn sample_header(name: &str) -> BieHeader {
     BieHeader {
         platform: 720,
+        payload_schema: SCHEMA,
         toolchain_version: "radix fuzz".into(),
         model_name: name.into(),
         options_json: "{}".into(),

@@ -245,15 +245,9 @@ fn check_config(
 /// Seals the model in a BIE (fixed test key), reads it back and runs the fast engine again.
 fn bie_roundtrip(case: &Case, q: &QuantModel, want: &[Vec<ArrayD<f32>>]) -> R<String> {
     let key = radix_bie::BieKey::from_bytes([0x5a; 32]);
-    let header = radix_bie::BieHeader {
-        platform: q.platform,
-        toolchain_version: format!("radix {}", env!("CARGO_PKG_VERSION")),
-        model_name: case.name.clone(),
-        ..Default::default()
-    };
-    let bytes = radix_bie::seal_to_vec(&header, q, &key).map_err(|e| format!("bie seal: {e}"))?;
-    let (h, back): (radix_bie::BieHeader, QuantModel) =
-        radix_bie::open_from_slice(&bytes, &key).map_err(|e| format!("bie open: {e}"))?;
+    let header = radix::bie::header(q, &case.name, String::new(), [0; 32]);
+    let bytes = radix::bie::seal(&header, q, &key).map_err(|e| format!("bie seal: {e}"))?;
+    let (h, back) = radix::bie::open(&bytes, &key).map_err(|e| format!("bie open: {e}"))?;
     let engine = radix_sim::FixedEngine::new(&back).map_err(|e| format!("bie engine: {e}"))?;
     for (item, w) in case.items.iter().zip(want) {
         let got = engine.run(item).map_err(|e| format!("bie run: {e}"))?;

@@ -74,6 +74,22 @@ pub enum BieError {
         max: usize,
     },
 
+    /// The payload's schema version (in the header) is not the one the reader expects: the
+    /// file was written by a radix whose model layout differs from this one's.
+    #[error(
+        "the model payload has schema version {found} (written by {toolchain}), but this build \
+         reads schema version {expected}: quantize the model again with this radix, or read it \
+         with the radix that wrote it"
+    )]
+    SchemaMismatch {
+        /// Schema version stored in the file's header.
+        found: u32,
+        /// Schema version the reader expects.
+        expected: u32,
+        /// `toolchain_version` from the file's header.
+        toolchain: String,
+    },
+
     /// The payload decrypted fine but does not decode as the requested type.
     #[error("cannot decode the model payload: {0}")]
     PayloadDecode(String),

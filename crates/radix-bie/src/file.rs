@@ -55,7 +55,8 @@ fn verify_written<T: Serialize + DeserializeOwned>(
         source: Box::new(source),
     };
     let data = fs::read(written).map_err(|e| read_back(BieError::io(written, e)))?;
-    let (read_header, value): (BieHeader, T) = format::open_owned(data, key).map_err(read_back)?;
+    let (read_header, value): (BieHeader, T) =
+        format::open_owned(data, key, header.payload_schema).map_err(read_back)?;
     let mismatch = |what: &str| BieError::ReadBackMismatch {
         path: target.to_path_buf(),
         what: what.to_string(),
@@ -72,16 +73,18 @@ fn verify_written<T: Serialize + DeserializeOwned>(
     Ok(())
 }
 
-/// Reads and opens the BIE file at `path`; see [`crate::open_from_slice`].
+/// Reads and opens the BIE file at `path`, whose payload must have schema version `schema`;
+/// see [`crate::open_from_slice`].
 ///
 /// # Errors
 /// [`BieError::Io`] if the file cannot be read, else the errors of [`crate::open_from_slice`].
 pub fn read_bie<T: DeserializeOwned>(
     path: &Path,
     key: &BieKey,
+    schema: u32,
 ) -> Result<(BieHeader, T), BieError> {
     let data = fs::read(path).map_err(|e| BieError::io(path, e))?;
-    format::open_owned(data, key)
+    format::open_owned(data, key, schema)
 }
 
 /// Reads the clear header of the BIE file at `path` without a key, reading only the first

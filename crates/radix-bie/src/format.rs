@@ -14,8 +14,9 @@ use crate::key::{BieKey, KEY_ID_LEN, to_hex};
 /// First eight bytes of every BIE file.
 pub const MAGIC: [u8; 8] = *b"RADIXBIE";
 
-/// Container format version written by this build, and the only one it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// Container format version written by this build, and the only one it reads. Version 2 added
+/// `payload_schema` to the header.
+pub const FORMAT_VERSION: u16 = 2;
 
 /// Largest clear header accepted (and written): 1 MiB.
 pub const MAX_HEADER_LEN: usize = 1 << 20;
@@ -38,6 +39,10 @@ pub(crate) const MIN_FILE_LEN: usize = FIXED_LEN + TRAILER_LEN + TAG_LEN;
 pub struct BieHeader {
     /// Kneron platform id (e.g. 720).
     pub platform: u32,
+    /// Schema version of the payload's serialized layout (the container cannot see inside
+    /// it): written as given, and a reader that expects another version refuses the file with
+    /// [`BieError::SchemaMismatch`] before decoding the payload.
+    pub payload_schema: u32,
     /// Version of the toolchain that wrote the file.
     pub toolchain_version: String,
     /// Model name.
@@ -289,24 +294,27 @@ fn seal_with(
 /// # Errors
 /// [`BieError::NotABie`], [`BieError::UnsupportedVersion`], [`BieError::Truncated`],
 /// [`BieError::TrailingData`], [`BieError::WrongKey`], [`BieError::AuthenticationFailed`],
-/// [`BieError::HeaderDecode`], [`BieError::PayloadDecode`].
+/// [`BieError::HeaderDecode`], [`BieError::SchemaMismatch`] (the header's `payload_schema` is
+/// not `schema`), [`BieError::PayloadDecode`].
 pub fn open_from_slice<T: DeserializeOwned>(
     data: &[u8],
     key: &BieKey,
+    schema: u32,
 ) -> Result<(BieHeader, T), BieError> {
     let frame = parse_whole(data)?;
     // Cheap rejections before copying the ciphertext.
     check_key_id(data, frame, key)?;
-    open_in_place(&mut data.to_vec(), frame, key)
+    open_in_place(&mut data.to_vec(), frame, key, schema)
 }
 
 /// As [`open_from_slice`], decrypting in place (no copy of the file).
 pub(crate) fn open_owned<T: DeserializeOwned>(
     mut data: Vec<u8>,
     key: &BieKey,
+    schema: u32,
 ) -> Result<(BieHeader, T), BieError> {
     let frame = parse_whole(&data)?;
-    open_in_place(&mut data, frame, key)
+    open_in_place(&mut data, frame, key, schema)
 }
 
 fn check_key_id(data: &[u8], frame: Frame, key: &BieKey) -> Result<(), BieError> {
@@ -325,6 +333,7 @@ fn open_in_place<T: DeserializeOwned>(
     data: &mut [u8],
     frame: Frame,
     key: &BieKey,
+    schema: u32,
 ) -> Result<(BieHeader, T), BieError> {
     check_key_id(data, frame, key)?;
     let nonce = XNonce::from(frame.nonce(data)?);
@@ -341,6 +350,13 @@ fn open_in_place<T: DeserializeOwned>(
         .decrypt_inout_detached(&nonce, aad, ciphertext.into(), &tag)
         .map_err(|_| BieError::AuthenticationFailed)?;
     let header = decode_header(frame.header_bytes(aad)?)?;
+    if header.payload_schema != schema {
+        return Err(BieError::SchemaMismatch {
+            found: header.payload_schema,
+            expected: schema,
+            toolchain: header.toolchain_version,
+        });
+    }
     let payload = decode_payload(ciphertext)?;
     Ok((header, payload))
 }
@@ -422,8 +438,8 @@ fn decode_payload<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BieError> {
     Ok(value)
 }
 
-/// Header encoding (format version 1), all integers little-endian:
-/// `platform: u32`, then `toolchain_version`, `model_name`, `options_json`, each as
+/// Header encoding (format version 2), all integers little-endian:
+/// `platform: u32`, `payload_schema: u32`, then `toolchain_version`, `model_name`, `options_json`, each as
 /// `len: u32` + UTF-8 bytes, then `source_sha256: [u8; 32]`.
 fn encode_header(header: &BieHeader) -> Result<Vec<u8>, BieError> {
     let strings = [
@@ -433,7 +449,7 @@ fn encode_header(header: &BieHeader) -> Result<Vec<u8>, BieError> {
     ];
     let len = strings
         .iter()
-        .fold(4 + 32, |acc: usize, s| acc.saturating_add(4 + s.len()));
+        .fold(4 + 4 + 32, |acc: usize, s| acc.saturating_add(4 + s.len()));
     if len > MAX_HEADER_LEN {
         return Err(BieError::HeaderTooLarge {
             len,
@@ -442,6 +458,7 @@ fn encode_header(header: &BieHeader) -> Result<Vec<u8>, BieError> {
     }
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(&header.platform.to_le_bytes());
+    out.extend_from_slice(&header.payload_schema.to_le_bytes());
     for s in strings {
         // Fits: the total is at most MAX_HEADER_LEN.
         let n = u32::try_from(s.len()).map_err(|_| BieError::HeaderTooLarge {
@@ -458,6 +475,7 @@ fn encode_header(header: &BieHeader) -> Result<Vec<u8>, BieError> {
 fn decode_header(bytes: &[u8]) -> Result<BieHeader, BieError> {
     let mut r = HeaderReader { bytes, pos: 0 };
     let platform = u32::from_le_bytes(r.array("platform")?);
+    let payload_schema = u32::from_le_bytes(r.array("payload_schema")?);
     let toolchain_version = r.string("toolchain_version")?;
     let model_name = r.string("model_name")?;
     let options_json = r.string("options_json")?;
@@ -470,6 +488,7 @@ fn decode_header(bytes: &[u8]) -> Result<BieHeader, BieError> {
     }
     Ok(BieHeader {
         platform,
+        payload_schema,
         toolchain_version,
         model_name,
         options_json,
@@ -535,9 +554,12 @@ fn array<const N: usize>(data: &[u8], start: usize) -> Result<[u8; N], BieError>
 mod tests {
     use super::*;
 
+    const SCHEMA: u32 = 5;
+
     fn header() -> BieHeader {
         BieHeader {
             platform: 720,
+            payload_schema: SCHEMA,
             toolchain_version: "radix 0.1.0".into(),
             model_name: "tiny".into(),
             options_json: r#"{"mode":"int8"}"#.into(),
@@ -553,8 +575,9 @@ mod tests {
     fn header_encoding_round_trip_and_layout() {
         let h = header();
         let bytes = encode_header(&h).unwrap();
-        assert_eq!(bytes.len(), 4 + 4 + 11 + 4 + 4 + 4 + 15 + 32);
+        assert_eq!(bytes.len(), 4 + 4 + 4 + 11 + 4 + 4 + 4 + 15 + 32);
         assert_eq!(&bytes[..4], &720u32.to_le_bytes());
+        assert_eq!(&bytes[4..8], &SCHEMA.to_le_bytes());
         assert_eq!(decode_header(&bytes).unwrap(), h);
         assert_eq!(
             decode_header(&encode_header(&BieHeader::default()).unwrap()).unwrap(),
@@ -581,14 +604,14 @@ mod tests {
         ));
         // Huge string length.
         let mut huge = bytes.clone();
-        huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(
             decode_header(&huge),
             Err(BieError::HeaderDecode(_))
         ));
         // Invalid UTF-8 in model_name.
         let mut bad = bytes.clone();
-        bad[4 + 4 + 11 + 4] = 0xff;
+        bad[4 + 4 + 4 + 11 + 4] = 0xff;
         assert!(
             matches!(decode_header(&bad), Err(BieError::HeaderDecode(m)) if m.contains("UTF-8"))
         );
@@ -622,13 +645,13 @@ mod tests {
         // () encodes to nothing: the ciphertext is the tag alone.
         assert_eq!(file.len(), MIN_FILE_LEN + h.len());
         assert_eq!(&file[..8], b"RADIXBIE");
-        assert_eq!(&file[8..10], &1u16.to_le_bytes());
+        assert_eq!(&file[8..10], &2u16.to_le_bytes());
         assert_eq!(&file[10..14], &(h.len() as u32).to_le_bytes());
         assert_eq!(&file[14..14 + h.len()], &h[..]);
         let p = 14 + h.len();
         assert_eq!(&file[p..p + 8], &k.id());
         assert_eq!(&file[p + 32..p + 40], &16u64.to_le_bytes());
-        let (hh, ()) = open_from_slice(&file, &k).unwrap();
+        let (hh, ()) = open_from_slice(&file, &k, SCHEMA).unwrap();
         assert_eq!(hh, header());
     }
 
@@ -639,12 +662,12 @@ mod tests {
         raw.extend_from_slice(&(1u64 << 50).to_le_bytes());
         raw.extend_from_slice(b"abc");
         let file = seal_raw_payload_to_vec(&header(), &raw, &key()).unwrap();
-        let r = open_from_slice::<String>(&file, &key());
+        let r = open_from_slice::<String>(&file, &key(), SCHEMA);
         assert!(matches!(r, Err(BieError::PayloadDecode(_))), "{r:?}");
         // Same for a Vec<i8> (serde sequence) and a byte buffer inside a struct.
-        let r = open_from_slice::<Vec<i8>>(&file, &key());
+        let r = open_from_slice::<Vec<i8>>(&file, &key(), SCHEMA);
         assert!(matches!(r, Err(BieError::PayloadDecode(_))), "{r:?}");
-        let r = open_from_slice::<(String, Vec<u8>)>(&file, &key());
+        let r = open_from_slice::<(String, Vec<u8>)>(&file, &key(), SCHEMA);
         assert!(matches!(r, Err(BieError::PayloadDecode(_))), "{r:?}");
     }
 
@@ -653,15 +676,18 @@ mod tests {
         let k = key();
         let file = seal_to_vec(&header(), &5u8, &k).unwrap();
         assert!(matches!(
-            open_from_slice::<(u64, u64)>(&file, &k),
+            open_from_slice::<(u64, u64)>(&file, &k, SCHEMA),
             Err(BieError::PayloadDecode(_))
         ));
         let file = seal_to_vec(&header(), &(1u32, 2u32), &k).unwrap();
         assert!(matches!(
-            open_from_slice::<u32>(&file, &k),
+            open_from_slice::<u32>(&file, &k, SCHEMA),
             Err(BieError::PayloadDecode(m)) if m.contains("unexpected bytes")
         ));
-        assert_eq!(open_from_slice::<(u32, u32)>(&file, &k).unwrap().1, (1, 2));
+        assert_eq!(
+            open_from_slice::<(u32, u32)>(&file, &k, SCHEMA).unwrap().1,
+            (1, 2)
+        );
     }
 
     #[test]
@@ -737,7 +763,7 @@ mod tests {
             for len in [limit - 7, limit, u64::MAX / 2, u64::MAX] {
                 let file =
                     seal_raw_payload_to_vec(&header(), &forged_string(len, n), &key()).unwrap();
-                let r = open_from_slice::<String>(&file, &key());
+                let r = open_from_slice::<String>(&file, &key(), SCHEMA);
                 assert!(
                     matches!(&r, Err(BieError::PayloadDecode(m)) if m.contains("LimitExceeded")),
                     "{n} bytes claiming {len}: {r:?}"

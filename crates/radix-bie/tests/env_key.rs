@@ -77,7 +77,7 @@ fn resolve_uses_explicit_file_then_env_then_user_file() {
     let bie = tmp.path().join("m.bie");
     let m = model(8192, 20);
     write_bie(&bie, &header(), &m, &k1).unwrap();
-    let (_, back): (_, Model) = read_bie(&bie, &k2).unwrap();
+    let (_, back): (_, Model) = read_bie(&bie, &k2, common::SCHEMA).unwrap();
     assert_eq!(back, m);
 
     // 2. Without XDG_CONFIG_HOME: ~/.config/radix/bie.key.

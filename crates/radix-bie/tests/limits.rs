@@ -99,8 +99,8 @@ fn zeros_round_trip(n: usize) {
     let z = Zeros::encoding_to(n);
     let file = seal_to_vec(&header(), &z, &key()).unwrap();
     assert_eq!(sealed_payload_len(&file), n);
-    let (h, back): (BieHeader, Zeros) =
-        open_from_slice(&file, &key()).unwrap_or_else(|e| panic!("payload of {n} bytes: {e}"));
+    let (h, back): (BieHeader, Zeros) = open_from_slice(&file, &key(), common::SCHEMA)
+        .unwrap_or_else(|e| panic!("payload of {n} bytes: {e}"));
     assert_eq!((h, back), (header(), z));
 }
 
@@ -124,8 +124,8 @@ fn string_round_trip(n: usize) {
     let file = seal_to_vec(&header(), &s, &key()).unwrap();
     drop(s);
     assert_eq!(sealed_payload_len(&file), n);
-    let (_, back): (BieHeader, String) =
-        open_from_slice(&file, &key()).unwrap_or_else(|e| panic!("payload of {n} bytes: {e}"));
+    let (_, back): (BieHeader, String) = open_from_slice(&file, &key(), common::SCHEMA)
+        .unwrap_or_else(|e| panic!("payload of {n} bytes: {e}"));
     drop(file);
     assert_eq!(back.len(), n - 5);
     assert!(back.as_bytes().chunks(5).all(|c| b"radix".starts_with(c)));
@@ -153,7 +153,7 @@ fn the_worst_case_payload_writes_and_reads_back_as_a_file() {
     let path = dir.path().join("z.bie");
     let z = Zeros::encoding_to(MIB);
     write_bie(&path, &header(), &z, &key()).unwrap();
-    let (_, back): (_, Zeros) = read_bie(&path, &key()).unwrap();
+    let (_, back): (_, Zeros) = read_bie(&path, &key(), common::SCHEMA).unwrap();
     assert_eq!(back, z);
 }
 
@@ -266,7 +266,7 @@ fn quantized_models_of_16_mib_and_one_byte_either_side_write_and_read_back() {
         let file = std::fs::read(&path).unwrap();
         assert_eq!(sealed_payload_len(&file), n);
         let (h, back): (BieHeader, QuantModel) =
-            read_bie(&path, &key()).unwrap_or_else(|e| panic!("{n} bytes: {e}"));
+            read_bie(&path, &key(), common::SCHEMA).unwrap_or_else(|e| panic!("{n} bytes: {e}"));
         assert_eq!(h, header());
         // QuantModel has no PartialEq: equal encodings are equal models, bit for bit.
         assert!(

@@ -21,7 +21,7 @@ fn realistic_model_round_trips_through_a_file() {
     assert!(m.layers.iter().map(|l| l.weights.len()).sum::<usize>() >= MIB - 8);
     write_bie(&path, &header(), &m, &key()).unwrap();
 
-    let (h, back): (_, Model) = read_bie(&path, &key()).unwrap();
+    let (h, back): (_, Model) = read_bie(&path, &key(), common::SCHEMA).unwrap();
     assert_eq!(h, header());
     assert_eq!(back, m);
     // The clear header needs no key, from the file and from memory.
@@ -73,8 +73,8 @@ fn two_writes_of_the_same_model_differ_but_open_to_the_same_model() {
     let same = fa[p..].iter().zip(&fb[p..]).filter(|(x, y)| x == y).count();
     assert!(same < (fa.len() - p) / 100, "{same} equal ciphertext bytes");
 
-    let (ha, ma): (_, Model) = read_bie(&a, &key()).unwrap();
-    let (hb, mb): (_, Model) = read_bie(&b, &key()).unwrap();
+    let (ha, ma): (_, Model) = read_bie(&a, &key(), common::SCHEMA).unwrap();
+    let (hb, mb): (_, Model) = read_bie(&b, &key(), common::SCHEMA).unwrap();
     assert_eq!((ha, &ma), (hb, &mb));
     assert_eq!(ma, m);
     assert_eq!(payload_bytes(&ma), payload_bytes(&mb));
@@ -87,7 +87,7 @@ fn overwriting_replaces_the_file_whole() {
     write_bie(&path, &header(), &model(64 * 1024, 4), &key()).unwrap();
     let newer = model(128 * 1024, 5);
     write_bie(&path, &header(), &newer, &key()).unwrap();
-    let (_, back): (_, Model) = read_bie(&path, &key()).unwrap();
+    let (_, back): (_, Model) = read_bie(&path, &key(), common::SCHEMA).unwrap();
     assert_eq!(back, newer);
     assert_eq!(entries(dir.path()), vec!["m.bie"]);
 }
@@ -187,7 +187,7 @@ fn reading_a_missing_file_is_an_io_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nope.bie");
     for err in [
-        read_bie::<Model>(&path, &key()).unwrap_err(),
+        read_bie::<Model>(&path, &key(), common::SCHEMA).unwrap_err(),
         read_header(&path).unwrap_err(),
     ] {
         assert!(
@@ -200,12 +200,32 @@ fn reading_a_missing_file_is_an_io_error_naming_it() {
 #[test]
 fn empty_and_unit_payloads_round_trip() {
     let file = seal_to_vec(&header(), &(), &key()).unwrap();
-    let (h, ()) = open_from_slice(&file, &key()).unwrap();
+    let (h, ()) = open_from_slice(&file, &key(), common::SCHEMA).unwrap();
     assert_eq!(h, header());
     let file = seal_to_vec(&radix_bie::BieHeader::default(), &Vec::<i8>::new(), &key()).unwrap();
-    let (h, v): (_, Vec<i8>) = open_from_slice(&file, &key()).unwrap();
+    let (h, v): (_, Vec<i8>) = open_from_slice(&file, &key(), 0).unwrap();
     assert_eq!(h, radix_bie::BieHeader::default());
     assert!(v.is_empty());
+}
+
+#[test]
+fn another_payload_schema_is_refused_naming_both_versions() {
+    let file = seal_to_vec(&header(), &model(100, 1), &key()).unwrap();
+    for other in [common::SCHEMA - 1, common::SCHEMA + 1] {
+        let err = open_from_slice::<Model>(&file, &key(), other).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, BieError::SchemaMismatch { found, expected, .. }
+                if found == common::SCHEMA && expected == other),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("schema version {}", common::SCHEMA))
+                && msg.contains(&format!("schema version {other}"))
+                && msg.contains("radix 0.1.0 (test)"),
+            "{msg}"
+        );
+    }
 }
 
 /// Serializes its value but deserializes it clamped to 255: decodes fine, yet is not what was
@@ -274,7 +294,7 @@ fn a_write_that_does_not_read_back_fails_naming_the_path_and_keeps_the_old_file(
     // Neither replaced the good file, and no temporary file is left.
     assert_eq!(fs::read(&path).unwrap(), before);
     assert_eq!(entries(dir.path()), vec!["m.bie"]);
-    let (_, back): (_, Model) = read_bie(&path, &key()).unwrap();
+    let (_, back): (_, Model) = read_bie(&path, &key(), common::SCHEMA).unwrap();
     assert_eq!(back, m);
 
     // A new path that fails the check is not created.

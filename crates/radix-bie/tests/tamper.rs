@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 fn open(data: &[u8]) -> Result<Model, BieError> {
-    open_from_slice::<Model>(data, &key()).map(|(_, m)| m)
+    open_from_slice::<Model>(data, &key(), common::SCHEMA).map(|(_, m)| m)
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn truncation_at_every_4k_boundary_and_odd_lengths_is_rejected() {
         if n % (256 * 1024) == 0 || n < 100 || n + 100 > file.len() {
             fs::write(&truncated_path, cut).unwrap();
             assert!(matches!(
-                read_bie::<Model>(&truncated_path, &key()),
+                read_bie::<Model>(&truncated_path, &key(), common::SCHEMA),
                 Err(BieError::Truncated { .. })
             ));
             assert!(
@@ -155,7 +155,7 @@ fn appended_bytes_are_rejected() {
 #[test]
 fn wrong_key_is_reported_as_such() {
     let file = seal_to_vec(&header(), &model(4096, 15), &key()).unwrap();
-    let err = open_from_slice::<Model>(&file, &other_key()).unwrap_err();
+    let err = open_from_slice::<Model>(&file, &other_key(), common::SCHEMA).unwrap_err();
     match &err {
         BieError::WrongKey {
             file_key_id,
@@ -175,7 +175,7 @@ fn wrong_key_is_reported_as_such() {
     let other_id = seal_to_vec(&header(), &model(4096, 15), &other_key()).unwrap();
     forged[id.clone()].copy_from_slice(&other_id[id]);
     assert!(matches!(
-        open_from_slice::<Model>(&forged, &other_key()),
+        open_from_slice::<Model>(&forged, &other_key(), common::SCHEMA),
         Err(BieError::AuthenticationFailed)
     ));
     let msg = BieError::AuthenticationFailed.to_string();
@@ -200,7 +200,7 @@ fn future_and_unknown_versions_are_rejected() {
         expect(read_header_from_slice(&data).map(drop));
         fs::write(&path, &data).unwrap();
         expect(read_header(&path).map(drop));
-        expect(read_bie::<Model>(&path, &key()).map(drop));
+        expect(read_bie::<Model>(&path, &key(), common::SCHEMA).map(drop));
         // A future version may have any layout: only the first 10 bytes are needed.
         expect(open(&data[..10]).map(drop));
     }
@@ -245,7 +245,7 @@ fn junk_is_not_a_bie() {
         fs::write(&path, &junk).unwrap();
         assert!(matches!(read_header(&path), Err(BieError::NotABie)));
         assert!(matches!(
-            read_bie::<Model>(&path, &key()),
+            read_bie::<Model>(&path, &key(), common::SCHEMA),
             Err(BieError::NotABie)
         ));
     }

@@ -197,15 +197,14 @@ fn kill_channels(g: &mut Graph, rng: &mut Rng) {
         wd.index_axis_mut(ndarray::Axis(axis), c)
             .mapv_inplace(|v| v * factor);
         g.values[w.0].data = Some(std::sync::Arc::new(wd));
-        if let Some(b) = bias {
-            if rng.chance(0.5) {
-                if let Some(mut bd) = g.const_data(b).cloned() {
-                    if let Some(v) = bd.get_mut(c) {
-                        *v = 1.5e-14;
-                    }
-                    g.values[b.0].data = Some(std::sync::Arc::new(bd));
-                }
+        if let Some(b) = bias
+            && rng.chance(0.5)
+            && let Some(mut bd) = g.const_data(b).cloned()
+        {
+            if let Some(v) = bd.get_mut(c) {
+                *v = 1.5e-14;
             }
+            g.values[b.0].data = Some(std::sync::Arc::new(bd));
         }
     }
 }

@@ -334,6 +334,14 @@ pub struct QConst {
     pub data: Vec<i32>,
 }
 
+/// Schema version of [`QuantModel`]'s serialized layout, written in every BIE header and
+/// checked on read. The payload is bincode of these types, which encodes struct fields by
+/// order and enum variants by position: adding, removing or reordering a field of any type
+/// reachable from `QuantModel` (`Graph`, `Node`, `Op` and its attributes, `QKernel`,
+/// `QParams`, ...) or a variant of any of its enums changes the layout, so it must bump this.
+/// The golden BIE test (`crates/radix/tests/golden_bie.rs`) fails when the layout changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// A quantized model, ready for the simulators and the BIE container.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct QuantModel {

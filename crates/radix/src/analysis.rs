@@ -197,17 +197,16 @@ impl ModelConfig {
                 path.display()
             );
         }
-        let header = radix_bie::BieHeader {
-            platform: self.platform.number(),
-            toolchain_version: format!("radix {}", env!("CARGO_PKG_VERSION")),
-            model_name: self.name.clone(),
-            options_json: serde_json::to_string(opts).unwrap_or_default(),
-            source_sha256: *sha256,
-        };
+        let header = crate::bie::header(
+            &model,
+            &self.name,
+            serde_json::to_string(opts).unwrap_or_default(),
+            *sha256,
+        );
         // Verified: `write_bie` reads the file back, decodes it and compares it with what was
         // sealed before it replaces anything, so a BIE that cannot be read is an error here
         // (`BieError::ReadBack*`, naming the path), never a success.
-        radix_bie::write_bie(&bie_path, &header, &model, &key)?;
+        crate::bie::write(&bie_path, &header, &model, &key)?;
         summary.bie_file = Some(bie_name);
         summary.warnings = warnings.clone();
         summary.elapsed_s = started.elapsed().as_secs_f64();

@@ -11,12 +11,13 @@
 //! ```
 
 mod analysis;
+pub mod bie;
 mod options;
 
 use std::path::{Path, PathBuf};
 
 use ndarray::ArrayD;
-pub use radix_bie::{BieKey, KeySource};
+pub use radix_bie::{BieError, BieHeader, BieKey, KeySource};
 pub use radix_ir::Graph;
 pub use radix_ir::qmodel::QuantModel;
 pub use radix_quant::InputMapping;
@@ -115,7 +116,7 @@ impl ModelConfig {
     pub fn from_bie(path: impl AsRef<Path>, key: Option<&Path>) -> Result<Self> {
         let path = path.as_ref();
         let (key, _) = BieKey::resolve(key)?;
-        let (header, model): (radix_bie::BieHeader, QuantModel) = radix_bie::read_bie(path, &key)?;
+        let (header, model) = bie::read(path, &key)?;
         let platform = Platform::from_number(header.platform)?;
         Ok(ModelConfig {
             platform,

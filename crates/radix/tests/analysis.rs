@@ -189,15 +189,9 @@ fn quantized_model_survives_the_bie_unchanged() {
     .model;
     let key = radix::BieKey::from_bytes([7; 32]);
     let path = tmp.path().join("m.bie");
-    let header = radix_bie::BieHeader {
-        platform: 720,
-        model_name: "mobilenetv2".into(),
-        source_sha256: [9; 32],
-        ..Default::default()
-    };
-    radix_bie::write_bie(&path, &header, &q, &key).unwrap();
-    let (h, back): (radix_bie::BieHeader, radix::QuantModel) =
-        radix_bie::read_bie(&path, &key).unwrap();
+    let header = radix::bie::header(&q, "mobilenetv2", String::new(), [9; 32]);
+    radix::bie::write(&path, &header, &q, &key).unwrap();
+    let (h, back) = radix::bie::read(&path, &key).unwrap();
     assert_eq!(h, header);
     let before = radix_sim::FixedEngine::new(&q)
         .unwrap()

@@ -68,9 +68,13 @@ pub fn model(weight_bytes: usize, seed: u64) -> Model {
     }
 }
 
+/// Payload schema version the test payloads are sealed with.
+pub const SCHEMA: u32 = 3;
+
 pub fn header() -> BieHeader {
     BieHeader {
         platform: 720,
+        payload_schema: SCHEMA,
         toolchain_version: "radix 0.1.0 (test)".into(),
         model_name: "mobilenetv2-7".into(),
         options_json: r#"{"weight_bits":8,"per_channel":true,"calibration":"minmax"}"#.into(),
