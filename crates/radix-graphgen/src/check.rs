@@ -7,7 +7,7 @@
 
 use ndarray::ArrayD;
 use radix_ir::ValueId;
-use radix_ir::qmodel::{QTensor, QuantModel};
+use radix_ir::qmodel::{QKernel, QTensor, QuantModel};
 use radix_quant::{QuantConfig, QuantError, calibrate, prepare, quantize};
 use radix_sim::{FixedEngine, FloatEngine, run_reference};
 use radix_target::Platform;
@@ -150,6 +150,11 @@ fn check_inner(case: &Case, cfg: &CheckConfig) -> Result<Verdict, String> {
             Err(e) => return Err(format!("{what}: quantize: {e}")),
         };
         tensors += compare_engines(&q, &case.items).map_err(|m| format!("{what}: {m}"))?;
+        // As a BIE stores and restores it.
+        let mut stored = q.clone();
+        stored.drop_mac_float_weights();
+        stored.restore_mac_float_weights();
+        restored_weights_within_a_step(&q, &stored).map_err(|m| format!("{what}: {m}"))?;
         if bits == 16 && platform == Platform::Kl720 {
             let fast = FixedEngine::new(&q).map_err(|e| format!("{what}: {e}"))?;
             let yq: Vec<Vec<ArrayD<f32>>> = case
@@ -223,6 +228,57 @@ fn ancestry_range(q: &QuantModel, v: ValueId) -> f64 {
 }
 
 /// Fast vs reference engine on every tensor of every item; returns the tensors compared.
+/// A BIE leaves out the float copies of the Mac weights and restores them from the integer
+/// kernels on read (`QuantModel::drop_mac_float_weights` / `restore_mac_float_weights`): the
+/// restored graph must be valid and every restored weight and bias within one quantization
+/// step of the original (the coarsest step of the node's channels: half a step of rounding,
+/// or the top code lost to saturation when a power-of-two scale puts the absmax at 128).
+pub fn restored_weights_within_a_step(q: &QuantModel, restored: &QuantModel) -> Result<(), String> {
+    restored
+        .graph
+        .validate()
+        .map_err(|e| format!("restored graph: {e}"))?;
+    for (node, k) in q.graph.nodes.iter().zip(&q.nodes) {
+        let QKernel::Mac { weight_params, .. } = &k.kernel else {
+            continue;
+        };
+        let px = q
+            .params(node.inputs[0])
+            .ok_or_else(|| format!("{}: input without parameters", node.name))?
+            .multiplier();
+        let coarsest = weight_params
+            .iter()
+            .map(|p| p.multiplier())
+            .fold(f64::INFINITY, f64::min);
+        for (i, step) in [(1, 1.0 / coarsest), (2, 1.0 / (px * coarsest))] {
+            let Some(&v) = node.inputs.get(i) else {
+                continue;
+            };
+            let (Some(a), Some(b)) = (q.graph.const_data(v), restored.graph.const_data(v)) else {
+                return Err(format!(
+                    "{} input {i}: no float data after restoring",
+                    node.name
+                ));
+            };
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| f64::from((x - y).abs()))
+                .fold(0.0, f64::max);
+            // f32 rounding of the restored value on top of the step.
+            let tol =
+                step * (1.0 + 1e-6) + 1e-6 * a.iter().fold(0f64, |m, x| m.max(f64::from(x.abs())));
+            if a.shape() != b.shape() || worst > tol {
+                return Err(format!(
+                    "{} input {i}: restored float weights off by {worst} (a step: {step})",
+                    node.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn compare_engines(q: &QuantModel, items: &[Vec<ArrayD<f32>>]) -> Result<usize, String> {
     let fast = FixedEngine::new(q).map_err(|e| format!("fast engine: {e}"))?;
     let nv = q.graph.values.len();

@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use ndarray::{ArrayD, IxDyn};
+
 use crate::{Graph, ValueId};
 
 /// Fixed-point parameters of a tensor: `real = q / (scale * 2^radix)`.
@@ -359,6 +361,106 @@ pub struct QuantModel {
 impl QuantModel {
     pub fn params(&self, v: ValueId) -> Option<QParams> {
         self.tensors.get(v.0).copied().flatten()
+    }
+
+    /// Drops the float data of the constants that only `Mac` kernels read as their weights or
+    /// bias: those kernels hold them as integers, and no engine reads the float copy. A BIE
+    /// stores the model this way (the float weights took 4 bytes per weight beside 1-2 of
+    /// integer codes); [`restore_mac_float_weights`](Self::restore_mac_float_weights) makes the
+    /// graph whole again after reading. Returns the number of float values dropped.
+    pub fn drop_mac_float_weights(&mut self) -> usize {
+        let g = &self.graph;
+        // Per value: read by something other than a Mac kernel's weight or bias input.
+        let mut other_use = vec![false; g.values.len()];
+        for (node, q) in g.nodes.iter().zip(&self.nodes) {
+            let mac = matches!(q.kernel, QKernel::Mac { .. });
+            for (k, v) in node.inputs.iter().enumerate() {
+                if !(mac && (k == 1 || k == 2)) {
+                    other_use[v.0] = true;
+                }
+            }
+        }
+        for v in &g.outputs {
+            other_use[v.0] = true;
+        }
+        let mut dropped = 0;
+        for (value, used) in self.graph.values.iter_mut().zip(other_use) {
+            if !used && let Some(d) = value.data.take() {
+                dropped += d.len();
+            }
+        }
+        dropped
+    }
+
+    /// Gives every Mac weight or bias input whose float data was dropped the values its kernel
+    /// computes with: `w = q_w / S_w[c]`, `b = bias[c] / (S_x * S_w[c])` (the de-quantized
+    /// integers, bias adjust included). Afterwards the graph is valid again (every constant
+    /// has data) and the float engine runs the weights the NPU uses. Returns the number of
+    /// float values restored.
+    pub fn restore_mac_float_weights(&mut self) -> usize {
+        let mut restored = 0;
+        for (n, node) in self.graph.nodes.iter().enumerate() {
+            let QKernel::Mac {
+                weights,
+                weight_params,
+                bias,
+                ..
+            } = &self.nodes[n].kernel
+            else {
+                continue;
+            };
+            let (transpose, group) = match &node.op {
+                crate::Op::ConvTranspose(a) => (true, a.group.max(1)),
+                _ => (false, 1),
+            };
+            if let Some(&w) = node.inputs.get(1)
+                && self.graph.values[w.0].data.is_none()
+            {
+                let shape = self.graph.values[w.0].shape.clone();
+                if shape.iter().product::<usize>() == weights.len() && shape.len() >= 2 {
+                    // Output channel of each flat index, as the quantizer assigned them.
+                    let inner: usize = shape[2..].iter().product();
+                    let cin_per_g = (shape[0] / group).max(1);
+                    let data: Vec<f32> = weights
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &q)| {
+                            let (i0, i1) = (i / (shape[1] * inner), (i / inner) % shape[1]);
+                            let c = if transpose {
+                                (i0 / cin_per_g) * shape[1] + i1
+                            } else {
+                                i0
+                            };
+                            weight_params
+                                .get(c)
+                                .map_or(0.0, |p| (q as f64 / p.multiplier()) as f32)
+                        })
+                        .collect();
+                    if let Ok(a) = ArrayD::from_shape_vec(IxDyn(&shape), data) {
+                        restored += a.len();
+                        self.graph.values[w.0].data = Some(std::sync::Arc::new(a));
+                    }
+                }
+            }
+            let px = node.inputs.first().and_then(|&x| self.params(x));
+            if let (Some(&b), Some(px)) = (node.inputs.get(2), px)
+                && self.graph.values[b.0].data.is_none()
+            {
+                let shape = self.graph.values[b.0].shape.clone();
+                if shape.iter().product::<usize>() == bias.len() {
+                    let data: Vec<f32> = bias
+                        .iter()
+                        .zip(weight_params)
+                        .map(|(&q, p)| (q as f64 / (px.multiplier() * p.multiplier())) as f32)
+                        .collect();
+                    if let Ok(a) = ArrayD::from_shape_vec(IxDyn(&shape), data) {
+                        restored += a.len();
+                        self.graph.values[b.0].data = Some(std::sync::Arc::new(a));
+                    }
+                }
+            }
+        }
+        restored
     }
 }
 

@@ -203,6 +203,9 @@ impl ModelConfig {
             serde_json::to_string(opts).unwrap_or_default(),
             *sha256,
         );
+        // The BIE holds the fixed-point model: Mac kernels carry their weights as integers, so
+        // the float copies are left out (everything that reads them has run).
+        model.drop_mac_float_weights();
         // Verified: `write_bie` reads the file back, decodes it and compares it with what was
         // sealed before it replaces anything, so a BIE that cannot be read is an error here
         // (`BieError::ReadBack*`, naming the path), never a success.

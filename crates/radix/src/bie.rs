@@ -28,16 +28,22 @@ pub fn header(
 }
 
 /// Seals `model` into a BIE file at `path`, reads it back and verifies it before it replaces
-/// anything (see [`radix_bie::write_bie`]). `header.payload_schema` must be [`SCHEMA_VERSION`]
+/// anything (see [`radix_bie::write_bie`]). The model is stored as given: call
+/// [`QuantModel::drop_mac_float_weights`] first for a compact file (as `analysis` does;
+/// [`read`] restores them from the integer weights). `header.payload_schema` must be [`SCHEMA_VERSION`]
 /// (as [`header`] makes it).
 pub fn write(path: &Path, header: &BieHeader, model: &QuantModel, key: &BieKey) -> Result<()> {
     check_schema(header)?;
     Ok(radix_bie::write_bie(path, header, model, key)?)
 }
 
-/// Reads the BIE file at `path`.
+/// Reads the BIE file at `path`; the float weights a BIE leaves out are restored from the
+/// integer kernels ([`QuantModel::restore_mac_float_weights`]).
 pub fn read(path: &Path, key: &BieKey) -> Result<(BieHeader, QuantModel)> {
-    Ok(radix_bie::read_bie(path, key, SCHEMA_VERSION)?)
+    let (header, mut model): (BieHeader, QuantModel) =
+        radix_bie::read_bie(path, key, SCHEMA_VERSION)?;
+    model.restore_mac_float_weights();
+    Ok((header, model))
 }
 
 /// Seals `model` into BIE bytes in memory.
@@ -46,9 +52,12 @@ pub fn seal(header: &BieHeader, model: &QuantModel, key: &BieKey) -> Result<Vec<
     Ok(radix_bie::seal_to_vec(header, model, key)?)
 }
 
-/// Opens BIE bytes held in memory.
+/// Opens BIE bytes held in memory (float weights restored as by [`read`]).
 pub fn open(bytes: &[u8], key: &BieKey) -> Result<(BieHeader, QuantModel)> {
-    Ok(radix_bie::open_from_slice(bytes, key, SCHEMA_VERSION)?)
+    let (header, mut model): (BieHeader, QuantModel) =
+        radix_bie::open_from_slice(bytes, key, SCHEMA_VERSION)?;
+    model.restore_mac_float_weights();
+    Ok((header, model))
 }
 
 fn check_schema(header: &BieHeader) -> Result<()> {

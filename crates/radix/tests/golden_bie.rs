@@ -47,7 +47,7 @@ fn run(model: &radix::QuantModel) -> Vec<ArrayD<f32>> {
         .expect("run")
 }
 
-fn write_golden(dir: &Path) {
+fn quantized_pnet() -> radix::QuantModel {
     let opts = radix_onnx::ImportOptions {
         input_shapes: [("input".to_string(), vec![1, 3, 24, 24])].into(),
     };
@@ -57,9 +57,16 @@ fn write_golden(dir: &Path) {
     radix_quant::prepare(&mut g);
     let calib = radix_quant::calibrate(&g, &[vec![input()]], false).expect("calibrate");
     let cfg = radix_quant::QuantConfig::int8(radix::Platform::Kl720);
-    let q = radix_quant::quantize(&g, &calib, &cfg)
+    radix_quant::quantize(&g, &calib, &cfg)
         .expect("quantize")
-        .model;
+        .model
+}
+
+fn write_golden(dir: &Path) {
+    let q = quantized_pnet();
+    // As `analysis` writes it.
+    let mut q = q;
+    assert!(q.drop_mac_float_weights() > 0);
     let header = radix::bie::header(&q, "mtcnn_pnet", String::new(), [0; 32]);
     radix::bie::write(&dir.join(BIE), &header, &q, &key()).expect("write");
     for (k, out) in run(&q).iter().enumerate() {
@@ -81,7 +88,29 @@ fn golden_bie_reads_and_runs_to_the_committed_outputs() {
     };
     assert_eq!(header.payload_schema, SCHEMA_VERSION);
     assert_eq!(header.platform, 720);
+    // Stored as `analysis` stores it, without the float copies of the Mac weights (the file
+    // is smaller than those alone would be), and restored from the integer weights on read.
+    let mut mac_weights = 0;
+    for (node, q) in model.graph.nodes.iter().zip(&model.nodes) {
+        if let radix_ir::qmodel::QKernel::Mac { weights, .. } = &q.kernel {
+            assert!(
+                model.graph.value(node.inputs[1]).is_const(),
+                "{}",
+                node.name
+            );
+            mac_weights += weights.len();
+        }
+    }
+    let file_len = std::fs::metadata(dir.join(BIE)).unwrap().len() as usize;
+    assert!(
+        file_len < 4 * mac_weights,
+        "{file_len} bytes for {mac_weights} weights"
+    );
     let got = run(&model);
+    // The reference engine runs the stored model too, bit for bit with the fast engine.
+    let reference =
+        radix_sim::run_reference(&model, &[input()], &mut |_, _| {}).expect("reference");
+    assert_eq!(reference, got);
     assert_eq!(got.len(), 2, "P-Net has two outputs: {how}");
     for (k, g) in got.iter().enumerate() {
         let want: ArrayD<f32> = ndarray_npy::read_npy(dir.join(format!("{OUTPUTS}_{k}.npy")))
@@ -117,4 +146,19 @@ fn a_bie_of_another_schema_version_is_refused_naming_both() {
             "{msg}"
         );
     }
+}
+
+#[test]
+fn float_weights_left_out_of_a_bie_are_restored() {
+    let q = quantized_pnet();
+    let mut stored = q.clone();
+    let dropped = stored.drop_mac_float_weights();
+    assert!(dropped > 0);
+    let mut back = stored.clone();
+    assert_eq!(back.restore_mac_float_weights(), dropped);
+    assert!(back.graph.validate().is_ok());
+    assert_eq!(run(&back), run(&q));
+    // The values themselves: within a quantization step (checked on every generated graph
+    // too, by radix-graphgen's differential test).
+    radix_graphgen::check::restored_weights_within_a_step(&q, &back).expect("restored");
 }
