@@ -33,6 +33,7 @@ enum Cmd {
     Evaluate(EvaluateArgs),
     /// Print the input radix of arrays (ktc.get_radix).
     Radix {
+        /// Arrays (.npy, float32) whose values set the radix; repeatable.
         #[arg(long)]
         inputs: Vec<PathBuf>,
     },
@@ -91,7 +92,7 @@ struct InputArgs {
     /// Image size HxW (or one number) for a folder of images; default: the model input's.
     #[arg(long)]
     size: Option<String>,
-    /// rgb | bgr
+    /// rgb | bgr: channel order of a folder of images.
     #[arg(long, default_value = "rgb")]
     channel_order: String,
     /// Fix an input shape: NAME=1,3,64,64 (for dynamic dimensions).
@@ -101,42 +102,62 @@ struct InputArgs {
 
 #[derive(Args)]
 struct QuantizeArgs {
+    /// Float ONNX model to quantize (default: the bundled MobileNetV2, with the bundled photos).
     #[arg(long)]
     model: Option<PathBuf>,
     #[command(flatten)]
     input: InputArgs,
+    /// Target NPU: 520, 530, 630, 720 or 730.
     #[arg(long, default_value_t = 720)]
     platform: u32,
+    /// Folder for the BIE and the reports (created if missing).
     #[arg(long, default_value = "out")]
     output_dir: PathBuf,
+    /// Worker threads (results do not depend on it).
     #[arg(long, default_value_t = 4)]
     threads: usize,
+    /// default | post_sigmoid (output ranges chosen for accuracy after a removed final sigmoid).
     #[arg(long, default_value = "default")]
     quantize_mode: String,
+    /// percentage | mmse: how each tensor's range is chosen from its statistics.
     #[arg(long, default_value = "percentage")]
     datapath_range_method: String,
+    /// Fraction of |x| kept for 8-bit tensors (percentage method; 1.0 = min/max).
     #[arg(long, default_value_t = 0.999)]
     percentage: f64,
+    /// Fraction of |x| kept for 16-bit tensors (percentage method).
     #[arg(long, default_value_t = 0.999999)]
     percentage_16b: f64,
+    /// Top fraction of |x| the mmse method searches its clipping threshold in.
     #[arg(long, default_value_t = 0.001)]
     percentile: f64,
+    /// Widening of the mmse range (>= 1).
     #[arg(long, default_value_t = 1.0)]
     outlier_factor: f64,
+    /// int8 | int16: every datapath tensor.
     #[arg(long, default_value = "int8")]
     datapath_bitwidth_mode: String,
+    /// int4 | int8 | int16: every weight.
     #[arg(long, default_value = "int8")]
     weight_bitwidth_mode: String,
+    /// int8 | int16: the model inputs.
     #[arg(long, default_value = "int8")]
     model_in_bitwidth_mode: String,
+    /// int8 | int16: the model outputs.
     #[arg(long, default_value = "int8")]
     model_out_bitwidth_mode: String,
+    /// int8 | int16: the tensors around CPU (float) nodes.
     #[arg(long, default_value = "int8")]
     cpu_node_bitwidth_mode: String,
+    /// Extra 16-bit FLOPs allowed by mixbw, as a fraction of the model's.
     #[arg(long, default_value_t = 0.2)]
     flops_ratio: f64,
+    /// default | deep_search: feature-map tiling of the performance estimate.
     #[arg(long, default_value = "default")]
     compiler_tiling: String,
+    /// Deprecated: the older name of --compiler-tiling (ktc's `fm_cut`).
+    #[arg(long)]
+    fm_cut: Option<String>,
     /// 0 evaluate, 1 quantize, 2 + bit-true match and SNR on one input, 3 + per-layer SNR on
     /// every input. Default 1, or 2 for the bundled example (so its summary shows SNR and btm).
     #[arg(long)]
@@ -145,44 +166,64 @@ struct QuantizeArgs {
     /// sequential (slower, one pass per layer depth); 4 = 3 + deep-search tiling.
     #[arg(long, default_value_t = 0)]
     optimize: u8,
+    /// BIE key file (32 bytes); default: RADIX_BIE_KEY, else the per-user key.
     #[arg(long)]
     key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct InferArgs {
+    /// An ONNX model (runs in float) or a BIE (runs in fixed point).
     #[arg(long)]
     model: PathBuf,
     #[command(flatten)]
     input: InputArgs,
+    /// Folder for the outputs, one .npy per model output.
     #[arg(long)]
     out: PathBuf,
+    /// Worker threads.
     #[arg(long, default_value_t = 4)]
     threads: usize,
+    /// The platform the BIE must be for (as ktc's `kneron_inference(..., platform=720)`); a
+    /// BIE made for another platform is refused. Ignored for ONNX models.
+    #[arg(long)]
+    platform: Option<u32>,
+    /// BIE key file (32 bytes); default: RADIX_BIE_KEY, else the per-user key.
     #[arg(long)]
     key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct EvaluateArgs {
+    /// Float ONNX model.
     #[arg(long)]
     model: PathBuf,
+    /// Target NPU: 520, 530, 630, 720 or 730.
     #[arg(long, default_value_t = 720)]
     platform: u32,
+    /// Folder for the reports.
     #[arg(long, default_value = "out")]
     output_dir: PathBuf,
+    /// default | deep_search: feature-map tiling.
     #[arg(long, default_value = "default")]
     compiler_tiling: String,
+    /// Deprecated: the older name of --compiler-tiling (ktc's `fm_cut`).
+    #[arg(long)]
+    fm_cut: Option<String>,
+    /// int8 | int16: the datapath bitwidth the estimate assumes.
     #[arg(long, default_value = "int8")]
     datapath_bitwidth_mode: String,
+    /// Fix an input shape: NAME=1,3,64,64 (for dynamic dimensions).
     #[arg(long)]
     input_shape: Vec<String>,
 }
 
 #[derive(Args)]
 struct BenchArgs {
+    /// Threads for both Radix and onnxruntime.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Timed runs per measurement (the median is reported).
     #[arg(long, default_value_t = 30)]
     runs: usize,
     /// Python with onnxruntime for the side-by-side peer measurement.
@@ -467,6 +508,7 @@ fn quantize(a: QuantizeArgs) -> R<()> {
         cpu_node_bitwidth_mode: a.cpu_node_bitwidth_mode,
         flops_ratio: a.flops_ratio,
         compiler_tiling: a.compiler_tiling,
+        fm_cut: a.fm_cut,
         mode: a.mode.unwrap_or(if bundled { 2 } else { 1 }),
         optimize: a.optimize,
         key_file: a.key_file,
@@ -517,7 +559,12 @@ fn infer(a: InferArgs) -> R<()> {
     latency_allocator();
     let is_bie = a.model.extension().is_some_and(|e| e == "bie");
     let km = if is_bie {
-        ModelConfig::from_bie(&a.model, a.key_file.as_deref()).map_err(|e| e.to_string())?
+        let km =
+            ModelConfig::from_bie(&a.model, a.key_file.as_deref()).map_err(|e| e.to_string())?;
+        if let Some(p) = a.platform {
+            km.expect_platform(p).map_err(|e| e.to_string())?;
+        }
+        km
     } else {
         ModelConfig::from_onnx_with(&a.model, 720, &import_opts(&a.input.input_shape)?)
             .map_err(|e| e.to_string())?
@@ -569,12 +616,16 @@ fn evaluate(a: EvaluateArgs) -> R<()> {
         output_dir: a.output_dir,
         mode: 0,
         compiler_tiling: a.compiler_tiling,
+        fm_cut: a.fm_cut,
         datapath_bitwidth_mode: a.datapath_bitwidth_mode,
         ..Default::default()
     };
     let out = km
         .analysis(&InputMapping::new(), &opts)
         .map_err(|e| e.to_string())?;
+    for w in &out.warnings {
+        eprintln!("warning: {w}");
+    }
     println!(
         "{} on KL{}: est. {:.1} fps; report {}",
         km.name,

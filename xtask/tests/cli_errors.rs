@@ -81,3 +81,115 @@ fn wrong_input_shape_names_input_and_shapes() {
         "{e}"
     );
 }
+
+/// `infer --platform P` on a BIE made for another platform is refused, naming both; the right
+/// platform runs it.
+#[test]
+fn infer_refuses_a_bie_of_another_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "60".repeat(32)).unwrap();
+    let x = dir.path().join("x.npy");
+    ndarray_npy::write_npy(&x, &ndarray::Array4::<f32>::zeros((1, 3, 24, 24))).unwrap();
+    let bie = fixture("golden/mtcnn_pnet_kl720_int8.bie");
+    let out = dir.path().join("o");
+    let args = |platform: &'static str| -> Vec<String> {
+        [
+            "infer",
+            "--model",
+            bie.to_str().unwrap(),
+            "--inputs",
+            x.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "--platform",
+            platform,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let a = args("520");
+    let e = fails(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(e.contains("KL720") && e.contains("KL520"), "{e}");
+    let ok = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args("720"))
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+/// `--fm-cut` is accepted as the older name of `--compiler-tiling`, with a deprecation note.
+#[test]
+fn fm_cut_is_the_older_name_of_compiler_tiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("models/mtcnn_rnet.onnx");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "evaluate",
+            "--model",
+            model.to_str().unwrap(),
+            "--fm-cut",
+            "deep_search",
+        ])
+        .arg("--output-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("`fm_cut` is deprecated"), "{stderr}");
+    let e = fails(&[
+        "evaluate",
+        "--model",
+        model.to_str().unwrap(),
+        "--fm-cut",
+        "sideways",
+        "--output-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(e.contains("fm_cut") && e.contains("sideways"), "{e}");
+}
+
+/// Every flag of every subcommand has a help line.
+#[test]
+fn every_flag_has_a_help_line() {
+    for sub in [
+        "quantize",
+        "infer",
+        "evaluate",
+        "radix",
+        "btm",
+        "random-graphs",
+        "regress",
+        "bench",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{sub} --help");
+        // clap prints a flag with no help as the bare `--flag <VALUE>` line, followed directly
+        // by the next flag.
+        let lines: Vec<&str> = help.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let t = l.trim_start();
+            if t.starts_with("--") && !t.starts_with("--help") {
+                // Text beside the flag, or on the next line; a bare `[default: ..]` is no help.
+                let text = |p: &str| !p.trim().is_empty() && !p.trim_start().starts_with('[');
+                let has_text = t.split("  ").skip(1).any(text)
+                    || lines
+                        .get(i + 1)
+                        .is_some_and(|n| text(n) && !n.trim_start().starts_with('-'));
+                assert!(has_text, "`xtask {sub}`: no help for `{t}`\n{help}");
+            }
+        }
+    }
+}

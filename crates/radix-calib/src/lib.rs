@@ -4,7 +4,7 @@
 //! image (as `f32` slices or ndarray arrays) into a [`TensorStats`] (and, where a later stage
 //! needs it, a [`ChannelStats`]), merges the per-thread statistics, and asks a [`RangeMethod`]
 //! for each tensor's symmetric range `absmax`. The fixed-point parameters follow from it
-//! (SPEC §3): `radix = (b-1) - ceil(log2(absmax))`, `scale = qmax / (absmax * 2^radix)`,
+//! (docs/FIXED_POINT.md): `radix = (b-1) - ceil(log2(absmax))`, `scale = qmax / (absmax * 2^radix)`,
 //! `qmax = 2^(b-1) - 1`.
 //!
 //! ```

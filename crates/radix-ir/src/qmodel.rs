@@ -23,7 +23,7 @@ pub struct QParams {
 }
 
 impl QParams {
-    /// Parameters covering `absmax` at `bits` (SPEC §3). `pow2` forces scale = 1.
+    /// Parameters covering `absmax` at `bits` (docs/FIXED_POINT.md). `pow2` forces scale = 1.
     pub fn from_absmax(absmax: f32, bits: u8, pow2: bool) -> QParams {
         let absmax = if absmax.is_finite() && absmax > 0.0 {
             absmax as f64

@@ -1,4 +1,4 @@
-//! Bias adjust (SPEC §6, `optimize` 1–4): per output channel of every Conv / ConvTranspose /
+//! Bias adjust (`optimize` 1–4, docs/USER_GUIDE.md "Bitwidths and optimize"): per output channel of every Conv / ConvTranspose /
 //! Gemm, move the integer bias so that the fixed-point output matches the float one on average
 //! over the calibration inputs.
 //!
@@ -41,7 +41,7 @@ use rayon::prelude::*;
 
 use crate::QuantError;
 
-/// How layers are measured (SPEC §6 `optimize`).
+/// How layers are measured (`optimize`, docs/USER_GUIDE.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BiasAdjust {
     /// Every layer alone on exact (float, quantized) inputs: levels 1 and 2.

@@ -68,7 +68,7 @@ impl ModelConfig {
             .num_threads(opts.threads)
             .build()
             .map_err(|e| Error::Other(e.to_string()))?;
-        let mut warnings = Vec::new();
+        let mut warnings = opts.deprecations();
         let mut summary = Summary {
             model_name: self.name.clone(),
             platform: self.platform.number(),

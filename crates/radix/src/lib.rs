@@ -1,4 +1,4 @@
-//! Radix: the public API (SPEC §2), an idiomatic mirror of Kneron's `ktc`.
+//! Radix: the public API (docs/USER_GUIDE.md), an idiomatic mirror of Kneron's `ktc`.
 //!
 //! ```no_run
 //! use radix::{AnalysisOptions, InputMapping, ModelConfig};
@@ -128,6 +128,23 @@ impl ModelConfig {
         })
     }
 
+    /// Checks that the model is for `platform` (as ktc's `kneron_inference(..., platform=P)`
+    /// does): a BIE quantized for another platform is an error naming both.
+    pub fn expect_platform(&self, platform: u32) -> Result<()> {
+        let wanted = Platform::from_number(platform)?;
+        if wanted != self.platform {
+            return Err(Error::Value(format!(
+                "`{}` was quantized for KL{}, not for KL{}: quantize the model for KL{} (or run it with --platform {})",
+                self.name,
+                self.platform.number(),
+                wanted.number(),
+                wanted.number(),
+                self.platform.number()
+            )));
+        }
+        Ok(())
+    }
+
     /// The float graph (for a BIE: the graph inside the quantized model).
     pub fn graph(&self) -> &Graph {
         match &self.source {
@@ -192,7 +209,7 @@ fn order_inputs(graph: &Graph, inputs: &[ArrayD<f32>], names: &[&str]) -> Result
         .collect()
 }
 
-/// `7 - ceil(log2(max|x|))` over all values (SPEC §2). Errors on empty, all-zero or non-finite
+/// `7 - ceil(log2(max|x|))` over all values. Errors on empty, all-zero or non-finite
 /// input, and when the radix would be negative (|x| > 128).
 pub fn get_radix(inputs: &[ArrayD<f32>]) -> Result<i32> {
     let mut max = 0f32;

@@ -1,4 +1,4 @@
-//! `analysis` options, with ktc's names and defaults (SPEC §2), validated up front.
+//! `analysis` options, with ktc's names and defaults (docs/USER_GUIDE.md, Options), validated up front.
 
 use std::path::PathBuf;
 
@@ -27,6 +27,10 @@ pub struct AnalysisOptions {
     pub flops_ratio: f64,
     /// "default" | "deep_search"
     pub compiler_tiling: String,
+    /// Deprecated: the older name of `compiler_tiling` (ktc's reference manual still calls
+    /// `analysis(..., fm_cut='deep_search')`). When set it stands for `compiler_tiling`, and the
+    /// analysis reports a one-line deprecation warning; both set to different values is an error.
+    pub fm_cut: Option<String>,
     pub mode: u8,
     /// 0 none; 1 bias adjust (layers in parallel); 2 = 1 + deep-search tiling; 3 bias adjust
     /// (sequential); 4 = 3 + deep-search tiling.
@@ -42,7 +46,7 @@ pub struct AnalysisOptions {
 impl Default for AnalysisOptions {
     fn default() -> Self {
         AnalysisOptions {
-            output_dir: PathBuf::from("/data1/kneron_flow"),
+            output_dir: PathBuf::from("out"),
             threads: 4,
             quantize_mode: "default".into(),
             datapath_range_method: "percentage".into(),
@@ -57,6 +61,7 @@ impl Default for AnalysisOptions {
             cpu_node_bitwidth_mode: "int8".into(),
             flops_ratio: 0.2,
             compiler_tiling: "default".into(),
+            fm_cut: None,
             mode: 1,
             optimize: 0,
             key_file: None,
@@ -84,6 +89,16 @@ fn bits_of(option: &str, v: &str, allowed: &[(&str, u8)]) -> Result<u8> {
 }
 
 impl AnalysisOptions {
+    /// One line per deprecated option in use, naming its replacement.
+    pub fn deprecations(&self) -> Vec<String> {
+        match &self.fm_cut {
+            Some(_) => vec![
+                "option `fm_cut` is deprecated: it is the older name of `compiler_tiling`".into(),
+            ],
+            None => Vec::new(),
+        }
+    }
+
     /// Checks every option and turns them into the quantizer's configuration.
     pub fn resolve(&self, platform: Platform) -> Result<(QuantConfig, CompilerTiling)> {
         if self.threads == 0 || self.threads > 1024 {
@@ -157,13 +172,23 @@ impl AnalysisOptions {
                 format!("{} is not in (0, 1]", self.flops_ratio),
             ));
         }
-        let mut tiling: CompilerTiling = self.compiler_tiling.parse().map_err(|_| {
+        let (tiling_option, tiling_value) = match &self.fm_cut {
+            Some(v) if self.compiler_tiling != "default" && *v != self.compiler_tiling => {
+                return Err(opt_err(
+                    "fm_cut",
+                    format!(
+                        "`{v}` disagrees with compiler_tiling `{}` (fm_cut is its older name: set one)",
+                        self.compiler_tiling
+                    ),
+                ));
+            }
+            Some(v) => ("fm_cut", v),
+            None => ("compiler_tiling", &self.compiler_tiling),
+        };
+        let mut tiling: CompilerTiling = tiling_value.parse().map_err(|_| {
             opt_err(
-                "compiler_tiling",
-                format!(
-                    "`{}` is not one of default, deep_search",
-                    self.compiler_tiling
-                ),
+                tiling_option,
+                format!("`{tiling_value}` is not one of default, deep_search"),
             )
         })?;
         // Platform capability first, so "int16 on 520" names both platform and option.
@@ -219,10 +244,35 @@ impl AnalysisOptions {
             range,
             post_sigmoid,
         };
-        // optimize 2 and 4 are 1 and 3 plus deep-search tiling (SPEC §6).
+        // optimize 2 and 4 are 1 and 3 plus deep-search tiling.
         if matches!(self.optimize, 2 | 4) {
             tiling = CompilerTiling::DeepSearch;
         }
         Ok((cfg, tiling))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fm_cut_is_the_older_name_of_compiler_tiling() {
+        let p = Platform::Kl720;
+        let with = |fm_cut: Option<&str>, tiling: &str| AnalysisOptions {
+            fm_cut: fm_cut.map(String::from),
+            compiler_tiling: tiling.into(),
+            ..Default::default()
+        };
+        let o = with(Some("deep_search"), "default");
+        assert_eq!(o.resolve(p).unwrap().1, CompilerTiling::DeepSearch);
+        assert_eq!(o.deprecations().len(), 1);
+        assert!(with(None, "default").deprecations().is_empty());
+        // Both given and equal is fine; different is an error naming both.
+        assert!(with(Some("deep_search"), "deep_search").resolve(p).is_ok());
+        let e = with(Some("default"), "deep_search").resolve(p).unwrap_err();
+        assert!(e.to_string().contains("fm_cut") && e.to_string().contains("deep_search"));
+        let e = with(Some("sideways"), "default").resolve(p).unwrap_err();
+        assert!(e.to_string().contains("option `fm_cut`"), "{e}");
     }
 }

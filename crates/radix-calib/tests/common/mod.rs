@@ -57,7 +57,7 @@ pub fn uniform_signed(seed: u64, n: usize, a: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Quantize/dequantize with the Radix format (SPEC §3): `radix = (b-1) - ceil(log2(absmax))`,
+/// Quantize/dequantize with the Radix format (docs/FIXED_POINT.md): `radix = (b-1) - ceil(log2(absmax))`,
 /// `scale = qmax / (absmax * 2^radix)` (1 with `pow2`), round half away from zero, saturate.
 pub fn fake_quant(x: &[f32], absmax: f32, bits: u32, pow2: bool) -> Vec<f32> {
     let qmax = ((1i64 << (bits - 1)) - 1) as f32;
