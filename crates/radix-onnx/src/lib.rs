@@ -13,7 +13,7 @@ use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
 use radix_ir::eval::eval_light;
-use radix_ir::op::{PadMode, PoolAttrs};
+use radix_ir::op::{PadMode, PoolAttrs, ReduceKind};
 use radix_ir::{
     Activation, AutoPad, ConvAttrs, Graph, Node, Op, ResizeAttrs, ResizeCoord, ResizeMode,
     ResizeNearest, ValueId,
@@ -270,12 +270,7 @@ fn import_proto_inner(
             model: name.into(),
             msg: format!("output `{}` is never produced", out.name),
         })?;
-        if imp.g.values[id.0].is_const() {
-            return Err(OnnxError::Graph {
-                model: name.into(),
-                msg: format!("output `{}` is a constant; nothing to run", out.name),
-            });
-        }
+        // An output that folded to a constant is returned as it is by every engine.
         imp.g.outputs.push(id);
     }
     imp.g.prune();
@@ -1088,6 +1083,25 @@ impl NodeCtx<'_> {
                     _ => Op::ReduceSum { axes, keepdims },
                 })?
             }
+            op @ ("ReduceProd" | "ReduceL1" | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSum"
+            | "ReduceLogSumExp") => {
+                let Some(axes) = self.reduce_axes(false)? else {
+                    return unary(Op::Identity);
+                };
+                let kind = match op {
+                    "ReduceProd" => ReduceKind::Prod,
+                    "ReduceL1" => ReduceKind::L1,
+                    "ReduceL2" => ReduceKind::L2,
+                    "ReduceSumSquare" => ReduceKind::SumSquare,
+                    "ReduceLogSum" => ReduceKind::LogSum,
+                    _ => ReduceKind::LogSumExp,
+                };
+                unary(Op::Reduce {
+                    kind,
+                    axes,
+                    keepdims: self.attr_i("keepdims", 1) != 0,
+                })?
+            }
             "ArgMax" => {
                 let rank = self.shape(0)?.len();
                 let axis = norm_axis(self.attr_i("axis", 0), rank).map_err(|e| self.err(e))?;
@@ -1274,11 +1288,8 @@ impl NodeCtx<'_> {
                 };
                 Translated::Const(ArrayD::from_elem(IxDyn(&shape), value))
             }
-            op @ ("Floor" | "Ceil") => {
-                let c = self.konst(0, &format!("{op} input (supported only on constants)"))?;
-                let f: fn(f32) -> f32 = if op == "Floor" { f32::floor } else { f32::ceil };
-                Translated::Const(c.mapv(f))
-            }
+            "Floor" => unary(Op::Floor)?,
+            "Ceil" => unary(Op::Ceil)?,
             other => {
                 return Err(OnnxError::UnsupportedOp {
                     model: self.imp.model.clone(),
