@@ -398,6 +398,18 @@ impl Importer {
                 (op, ins)
             }
             Translated::Chain(ops, ins) => return self.chain(n, &name, ops, ins),
+            Translated::Steps(steps) => return self.steps(n, &name, steps),
+            Translated::WithConstOutputs(op, ins, consts) => {
+                let first: Vec<String> = n.output.iter().take(1).cloned().collect();
+                self.emit(n, &name, op, ins, &first, name.clone())?;
+                for (out, data) in n.output.iter().skip(1).zip(consts) {
+                    if !out.is_empty() {
+                        let id = self.g.add_const(out.clone(), data);
+                        self.names.insert(out.clone(), id);
+                    }
+                }
+                return Ok(());
+            }
         };
         let out_names: Vec<String> = n.output.clone();
         self.emit(n, &name, op, ins, &out_names, name.clone())
@@ -445,6 +457,52 @@ impl Importer {
         Ok(())
     }
 
+    /// Adds the IR nodes of a [`Translated::Steps`], all with the ONNX node as origin.
+    fn steps(&mut self, n: &NodeProto, name: &str, steps: Vec<Step>) -> Result<(), OnnxError> {
+        let count = steps.len();
+        let mut prev: Option<ValueId> = None;
+        for (k, step) in steps.into_iter().enumerate() {
+            let mut ins = Vec::with_capacity(step.inputs.len());
+            for src in step.inputs {
+                ins.push(match src {
+                    Src::Value(v) => v,
+                    Src::Prev => prev.ok_or_else(|| self.err(n, name, "no previous step"))?,
+                    Src::Const(suffix, data) => {
+                        let mut c = format!("{name}_{suffix}");
+                        while self.names.contains_key(&c) {
+                            c.push_str("_dup");
+                        }
+                        let id = self.g.add_const(c.clone(), data);
+                        self.names.insert(c, id);
+                        id
+                    }
+                });
+            }
+            let node_name = if step.suffix.is_empty() {
+                name.to_string()
+            } else {
+                let mut s = format!("{name}/{}", step.suffix);
+                while self.node_names.contains(&s) {
+                    s.push_str("_dup");
+                }
+                self.node_names.insert(s.clone());
+                s
+            };
+            let out_names = if k + 1 == count {
+                n.output.clone()
+            } else {
+                let mut v = format!("{name}/{}_out", step.suffix);
+                while self.names.contains_key(&v) {
+                    v.push_str("_dup");
+                }
+                vec![v]
+            };
+            self.emit(n, name, step.op, ins, &out_names, node_name)?;
+            prev = out_names.first().and_then(|o| self.names.get(o)).copied();
+        }
+        Ok(())
+    }
+
     /// Adds one IR node for ONNX node `n` (named `name` in errors), or folds it to constants
     /// when every input is constant.
     fn emit(
@@ -460,6 +518,19 @@ impl Importer {
         let out_shapes =
             radix_ir::shape::infer(&op, &in_shapes).map_err(|e| self.err(n, name, e))?;
         let n_out = out_shapes.len();
+        // Optional outputs the model does not read (absent or "") still get a value.
+        let padded: Vec<String>;
+        let out_names = if matches!(op, Op::LayerNormStats { .. }) {
+            padded = (0..n_out)
+                .map(|k| match out_names.get(k) {
+                    Some(o) if !o.is_empty() => o.clone(),
+                    _ => format!("{node_name}/unused_output_{k}"),
+                })
+                .collect();
+            &padded[..]
+        } else {
+            out_names
+        };
         let out_names: Vec<&String> = out_names.iter().take(n_out).collect();
         if out_names.len() < n_out && !matches!(op, Op::Split { .. }) {
             return Err(self.err(n, name, "has fewer outputs than the op produces"));
@@ -513,6 +584,29 @@ enum Translated {
     /// Several IR nodes in a row (see `Importer::chain`): op and node-name suffix ("" = the
     /// ONNX node's own name).
     Chain(Vec<(Op, &'static str)>, Vec<ValueId>),
+    /// Several IR nodes, each reading graph values, constants it creates or the previous
+    /// step's output (see `Importer::steps`); the last one writes the ONNX node's outputs.
+    Steps(Vec<Step>),
+    /// An op producing the ONNX node's first output; the other outputs are these constants
+    /// (e.g. Dropout's mask in inference).
+    WithConstOutputs(Op, Vec<ValueId>, Vec<ArrayD<f32>>),
+}
+
+/// One IR node of a [`Translated::Steps`] translation.
+struct Step {
+    op: Op,
+    /// Node-name suffix ("" = the ONNX node's own name).
+    suffix: &'static str,
+    inputs: Vec<Src>,
+}
+
+/// An input of a [`Step`].
+enum Src {
+    Value(ValueId),
+    /// The previous step's (first) output.
+    Prev,
+    /// A constant the translation made, by name suffix.
+    Const(&'static str, ArrayD<f32>),
 }
 
 struct NodeCtx<'a> {
@@ -1038,9 +1132,30 @@ impl NodeCtx<'_> {
                         .opt_konst(2, "Pad value")?
                         .and_then(|a| a.iter().next().copied())
                         .unwrap_or(0.0);
-                    if self.opt_input(3).is_some() {
-                        return Err(self.err("Pad with explicit axes is not supported"));
-                    }
+                    let p = match self.opt_input(3) {
+                        None => p,
+                        Some(_) => {
+                            // pads for the listed axes only: begins, then ends.
+                            let axes = self
+                                .ints_of(3, "Pad axes")?
+                                .iter()
+                                .map(|&a| norm_axis(a, rank))
+                                .collect::<Result<Vec<_>, _>>()
+                                .map_err(|e| self.err(e))?;
+                            if p.len() != 2 * axes.len() {
+                                return Err(self.err(format!(
+                                    "pads {p:?}: need {} values for axes {axes:?}",
+                                    2 * axes.len()
+                                )));
+                            }
+                            let mut full = vec![0i64; 2 * rank];
+                            for (i, &ax) in axes.iter().enumerate() {
+                                full[ax] = p[i];
+                                full[rank + ax] = p[axes.len() + i];
+                            }
+                            full
+                        }
+                    };
                     (p, v)
                 };
                 if pads.len() != 2 * rank || pads.iter().any(|&p| p < 0) {
@@ -1193,10 +1308,8 @@ impl NodeCtx<'_> {
                 vec![x()?, self.input(1)?, self.input(2)?],
             ),
             "LayerNormalization" => {
-                if self.n.output.iter().skip(1).any(|o| !o.is_empty()) {
-                    return Err(self.err(
-                        "the Mean and InvStdDev outputs of LayerNormalization are not supported",
-                    ));
+                if self.attr_i("stash_type", 1) != 1 {
+                    return Err(self.err("stash_type other than 1 (float32) is not supported"));
                 }
                 let rank = self.shape(0)?.len();
                 let axis = norm_axis(self.attr_i("axis", -1), rank).map_err(|e| self.err(e))?;
@@ -1204,13 +1317,13 @@ impl NodeCtx<'_> {
                 if let Some(b) = self.opt_input(2) {
                     ins.push(b);
                 }
-                Translated::Op(
-                    Op::LayerNorm {
-                        axis,
-                        epsilon: self.attr_f("epsilon", 1e-5),
-                    },
-                    ins,
-                )
+                let epsilon = self.attr_f("epsilon", 1e-5);
+                let op = if self.n.output.iter().skip(1).any(|o| !o.is_empty()) {
+                    Op::LayerNormStats { axis, epsilon }
+                } else {
+                    Op::LayerNorm { axis, epsilon }
+                };
+                Translated::Op(op, ins)
             }
             "Tile" => {
                 let reps = self.ints_of(1, "Tile repeats")?;
@@ -1242,7 +1355,26 @@ impl NodeCtx<'_> {
                 binary(Op::Gather { axis })?
             }
             "Identity" => unary(Op::Identity)?,
-            "Dropout" => unary(Op::Dropout)?,
+            "Dropout" => {
+                // Inference: the identity, mask all ones. Training mode (opset 12: input 2)
+                // drops at random unless the ratio is 0.
+                if opset >= 12 && self.opt_input(2).is_some() {
+                    let training = self.konst(2, "Dropout training_mode")?;
+                    if training.iter().any(|&t| t != 0.0) {
+                        let ratio = match self.opt_input(1) {
+                            Some(_) => self.konst(1, "Dropout ratio")?.iter().copied().next(),
+                            None => Some(0.5),
+                        };
+                        if ratio != Some(0.0) {
+                            return Err(self.err(
+                                "training_mode=1 with a non-zero ratio (random output) is not supported",
+                            ));
+                        }
+                    }
+                }
+                let mask = ArrayD::from_elem(IxDyn(self.shape(0)?), 1.0);
+                Translated::WithConstOutputs(Op::Dropout, vec![x()?], vec![mask])
+            }
             "Cast" => {
                 let to = self.attr_i("to", 1) as i32;
                 if let Some(c) = self.imp.g.const_data(x()?) {
@@ -1375,9 +1507,7 @@ impl NodeCtx<'_> {
         if a_shape.len() != 2 {
             return Err(self.err(format!("input A must be 2-D, got {a_shape:?}")));
         }
-        if self.attr_i("transA", 0) != 0 {
-            return Err(self.err("transA=1 is not supported"));
-        }
+        let trans_a = self.attr_i("transA", 0) != 0;
         let alpha = self.attr_f("alpha", 1.0);
         let beta = self.attr_f("beta", 1.0);
         let b = self.konst(1, "the Gemm weight B")?;
@@ -1396,32 +1526,72 @@ impl NodeCtx<'_> {
             w
         };
         let n = w.shape()[0];
-        let mut consts = vec![(format!("{}_W", self.name), w)];
+        let m = if trans_a { a_shape[1] } else { a_shape[0] };
+        let mut bias = None;
+        // A bias C that is not one value per output (e.g. [M, N]) is added after the product.
+        let mut add = None;
         if let Some(c) = self.opt_konst(2, "the Gemm bias C")? {
-            let bias: Vec<f32> = match c.len() {
-                1 => vec![c.iter().next().copied().unwrap_or(0.0) * beta; n],
+            match c.len() {
+                1 => bias = Some(vec![c.iter().next().copied().unwrap_or(0.0) * beta; n]),
                 l if l == n && c.shape().iter().rev().skip(1).all(|&d| d == 1) => {
-                    c.iter().map(|&v| v * beta).collect()
+                    bias = Some(c.iter().map(|&v| v * beta).collect())
                 }
                 _ => {
-                    return Err(self.err(format!(
-                        "bias C of shape {:?} is not a per-output vector of {n}",
-                        c.shape()
-                    )));
+                    if radix_ir::shape::broadcast(c.shape(), &[m, n]).as_deref() != Some(&[m, n]) {
+                        return Err(self.err(format!(
+                            "bias C of shape {:?} does not broadcast to [{m}, {n}]",
+                            c.shape()
+                        )));
+                    }
+                    add = Some(c.mapv(|v| v * beta));
                 }
-            };
-            consts.push((
-                format!("{}_b", self.name),
-                ArrayD::from_shape_vec(IxDyn(&[n]), bias).map_err(|e| self.err(e.to_string()))?,
+            }
+        }
+        let gemm = Op::Gemm {
+            activation: Activation::None,
+        };
+        if !trans_a && add.is_none() {
+            let mut consts = vec![(format!("{}_W", self.name), w)];
+            if let Some(b) = bias {
+                consts.push((
+                    format!("{}_b", self.name),
+                    ArrayD::from_shape_vec(IxDyn(&[n]), b).map_err(|e| self.err(e.to_string()))?,
+                ));
+            }
+            return Ok(Translated::OpWithConsts(gemm, vec![self.input(0)?], consts));
+        }
+        let mut steps = Vec::new();
+        let a = if trans_a {
+            steps.push(Step {
+                op: Op::Transpose { perm: vec![1, 0] },
+                suffix: "transpose_a",
+                inputs: vec![Src::Value(self.input(0)?)],
+            });
+            Src::Prev
+        } else {
+            Src::Value(self.input(0)?)
+        };
+        let mut gemm_ins = vec![a, Src::Const("W", w)];
+        if let Some(b) = bias {
+            gemm_ins.push(Src::Const(
+                "b",
+                ArrayD::from_shape_vec(IxDyn(&[n]), b).map_err(|e| self.err(e.to_string()))?,
             ));
         }
-        Ok(Translated::OpWithConsts(
-            Op::Gemm {
-                activation: Activation::None,
-            },
-            vec![self.input(0)?],
-            consts,
-        ))
+        let last = add.is_none();
+        steps.push(Step {
+            op: gemm,
+            suffix: if last { "" } else { "gemm" },
+            inputs: gemm_ins,
+        });
+        if let Some(c) = add {
+            steps.push(Step {
+                op: Op::Add,
+                suffix: "",
+                inputs: vec![Src::Prev, Src::Const("C", c)],
+            });
+        }
+        Ok(Translated::Steps(steps))
     }
 
     fn slice(&self) -> Result<Translated, OnnxError> {
