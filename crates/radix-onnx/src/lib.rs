@@ -738,20 +738,33 @@ impl NodeCtx<'_> {
         }
     }
 
+    /// Convolution attributes; a 1-D convolution (input `[N, C, L]`, weight `[., ., k]`) is
+    /// lifted to a 2-D one over `[N, C, 1, L]` with a `[1, k]` kernel.
     fn conv_attrs(&self, transpose: bool) -> Result<ConvAttrs, OnnxError> {
-        let x = self.shape(0)?;
-        let w = self.shape(1)?;
+        let (x0, w0) = (self.shape(0)?, self.shape(1)?);
+        let one_d = x0.len() == 3 && w0.len() == 3;
+        let (x, w) = if one_d {
+            (vec![x0[0], x0[1], 1, x0[2]], vec![w0[0], w0[1], 1, w0[2]])
+        } else {
+            (x0.to_vec(), w0.to_vec())
+        };
         if x.len() != 4 || w.len() != 4 {
             return Err(self.err(format!(
-                "only 2-D convolution is supported (input {x:?}, weight {w:?})"
+                "only 1-D and 2-D convolution are supported (input {x0:?}, weight {w0:?})"
             )));
         }
+        let lift = |v: Option<Vec<i64>>, fill: i64| -> Option<Vec<i64>> {
+            match v {
+                Some(v) if one_d && v.len() == 1 => Some(vec![fill, v[0]]),
+                v => v,
+            }
+        };
         let kernel = match self.attr_ints("kernel_shape") {
-            Some(k) => self.pair(Some(k), 1, "kernel_shape")?,
+            Some(k) => self.pair(lift(Some(k), 1), 1, "kernel_shape")?,
             None => [w[2], w[3]],
         };
-        let strides = self.pair(self.attr_ints("strides"), 1, "strides")?;
-        let dilations = self.pair(self.attr_ints("dilations"), 1, "dilations")?;
+        let strides = self.pair(lift(self.attr_ints("strides"), 1), 1, "strides")?;
+        let dilations = self.pair(lift(self.attr_ints("dilations"), 1), 1, "dilations")?;
         let group = self.attr_i("group", 1);
         if group < 1 {
             return Err(self.err(format!("group {group} must be >= 1")));
@@ -761,8 +774,12 @@ impl NodeCtx<'_> {
         }
         let mut output_padding = [0, 0];
         let pads = if transpose {
-            output_padding = self.pair(self.attr_ints("output_padding"), 0, "output_padding")?;
-            if let Some(os) = self.attr_ints("output_shape") {
+            output_padding = self.pair(
+                lift(self.attr_ints("output_padding"), 0),
+                0,
+                "output_padding",
+            )?;
+            if let Some(os) = lift(self.attr_ints("output_shape"), 1) {
                 // Pads follow from the requested output size (SAME_UPPER-style split).
                 let os: Vec<i64> = if os.len() > 2 {
                     os[os.len() - 2..].to_vec()
@@ -780,9 +797,11 @@ impl NodeCtx<'_> {
                         + 1;
                     let total = full as i64 - os[i];
                     if total < 0 {
-                        return Err(
-                            self.err("output_shape larger than the full transposed convolution")
-                        );
+                        // An output larger than the full result: no padding, the extra
+                        // rows / columns at the end hold only the bias (as the ONNX reference
+                        // and onnxruntime do).
+                        output_padding[i] += (-total) as usize;
+                        continue;
                     }
                     let total = total as usize;
                     let (lo, hi) = if self.auto_pad()? == AutoPad::SameLower {
@@ -894,25 +913,53 @@ impl NodeCtx<'_> {
             Ok(Translated::Op(op, vec![self.input(0)?, self.input(1)?]))
         };
         let t = match self.n.op_type.as_str() {
-            "Conv" => {
-                let a = self.conv_attrs(false)?;
-                self.konst(1, "the Conv weight")?;
-                let mut ins = vec![x()?, self.input(1)?];
-                if let Some(b) = self.opt_input(2) {
-                    self.konst(2, "the Conv bias")?;
-                    ins.push(b);
+            op @ ("Conv" | "ConvTranspose") => {
+                let transpose = op == "ConvTranspose";
+                let a = self.conv_attrs(transpose)?;
+                let w = self.konst(1, &format!("the {op} weight"))?;
+                let bias = match self.opt_input(2) {
+                    Some(b) => {
+                        self.konst(2, &format!("the {op} bias"))?;
+                        Some(b)
+                    }
+                    None => None,
+                };
+                let op = if transpose {
+                    Op::ConvTranspose(a)
+                } else {
+                    Op::Conv(a)
+                };
+                if self.shape(0)?.len() == 3 {
+                    // 1-D: Unsqueeze → 2-D convolution with a [.., .., 1, k] weight → Squeeze.
+                    let s = w.shape();
+                    let w4 = w
+                        .as_standard_layout()
+                        .into_owned()
+                        .into_shape_with_order(IxDyn(&[s[0], s[1], 1, s[2]]))
+                        .map_err(|e| self.err(e.to_string()))?;
+                    let mut ins = vec![Src::Prev, Src::Const("W_2d", w4)];
+                    ins.extend(bias.map(Src::Value));
+                    return Ok(Translated::Steps(vec![
+                        Step {
+                            op: Op::Unsqueeze { axes: vec![2] },
+                            suffix: "to_2d",
+                            inputs: vec![Src::Value(x()?)],
+                        },
+                        Step {
+                            op,
+                            suffix: "",
+                            inputs: ins,
+                        },
+                        Step {
+                            op: Op::Squeeze { axes: vec![2] },
+                            suffix: "to_1d",
+                            inputs: vec![Src::Prev],
+                        },
+                    ]));
                 }
-                Translated::Op(Op::Conv(a), ins)
-            }
-            "ConvTranspose" => {
-                let a = self.conv_attrs(true)?;
-                self.konst(1, "the ConvTranspose weight")?;
                 let mut ins = vec![x()?, self.input(1)?];
-                if let Some(b) = self.opt_input(2) {
-                    self.konst(2, "the ConvTranspose bias")?;
-                    ins.push(b);
-                }
-                Translated::Op(Op::ConvTranspose(a), ins)
+                ins.extend(bias);
+                Translated::Op(op, ins)
             }
             "Gemm" => return self.gemm(),
             "MatMul" => binary(Op::MatMul)?,
