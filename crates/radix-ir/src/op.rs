@@ -166,6 +166,25 @@ pub struct ResizeNdAttrs {
     pub extrapolation: f32,
 }
 
+/// MaxPool / AveragePool over any number of spatial axes (`[N, C, D1, ...]`), optionally with
+/// MaxPool's Indices output: what [`Op::MaxPool`] / [`Op::AveragePool`] (2-D) do not cover.
+/// Windows and the AveragePool divisor follow the 2-D ops.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolNdAttrs {
+    /// MaxPool (else AveragePool).
+    pub max: bool,
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    /// Per spatial axis: (begin, end).
+    pub pads: Vec<(usize, usize)>,
+    pub dilations: Vec<usize>,
+    pub ceil_mode: bool,
+    pub count_include_pad: bool,
+    /// MaxPool: a second output with the flat input index of each maximum (`Some(true)`:
+    /// column-major within each plane, ONNX `storage_order` = 1).
+    pub indices: Option<bool>,
+}
+
 /// Reductions with only a float (CPU) definition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReduceKind {
@@ -407,6 +426,15 @@ pub enum Op {
     },
     /// General Resize (see [`ResizeNdAttrs`]); always a CPU node.
     ResizeNd(ResizeNdAttrs),
+    /// N-D pooling and MaxPool with Indices (see [`PoolNdAttrs`]); always a CPU node.
+    PoolNd(PoolNdAttrs),
+    /// BatchNormalization in training mode: inputs x, scale, bias, input mean, input var;
+    /// outputs y (normalised with the batch's own statistics over every axis but 1), running
+    /// mean and running var (`input * momentum + batch * (1 - momentum)`).
+    BatchNormTrain {
+        epsilon: f32,
+        momentum: f32,
+    },
 }
 
 impl Op {
@@ -483,6 +511,9 @@ impl Op {
             Op::Ceil => "Ceil",
             Op::LayerNormStats { .. } => "LayerNormalization",
             Op::ResizeNd(_) => "Resize",
+            Op::PoolNd(a) if a.max => "MaxPool",
+            Op::PoolNd(_) => "AveragePool",
+            Op::BatchNormTrain { .. } => "BatchNormalization",
         }
     }
 

@@ -13,7 +13,9 @@ use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
 use radix_ir::eval::eval_light;
-use radix_ir::op::{PadMode, PoolAttrs, ReduceKind, ResizeNdAttrs, ResizeNdCoord, ResizeNdMode};
+use radix_ir::op::{
+    PadMode, PoolAttrs, PoolNdAttrs, ReduceKind, ResizeNdAttrs, ResizeNdCoord, ResizeNdMode,
+};
 use radix_ir::{
     Activation, AutoPad, ConvAttrs, Graph, Node, Op, ResizeAttrs, ResizeCoord, ResizeMode,
     ResizeNearest, ValueId,
@@ -520,7 +522,7 @@ impl Importer {
         let n_out = out_shapes.len();
         // Optional outputs the model does not read (absent or "") still get a value.
         let padded: Vec<String>;
-        let out_names = if matches!(op, Op::LayerNormStats { .. }) {
+        let out_names = if matches!(op, Op::LayerNormStats { .. } | Op::BatchNormTrain { .. }) {
             padded = (0..n_out)
                 .map(|k| match out_names.get(k) {
                     Some(o) if !o.is_empty() => o.clone(),
@@ -969,8 +971,9 @@ impl NodeCtx<'_> {
                         self.err("attribute spatial=0 (per-element statistics) is not supported")
                     );
                 }
-                if self.attr_i("training_mode", 0) != 0 {
-                    return Err(self.err("attribute training_mode=1 is not supported"));
+                let training = self.attr_i("training_mode", 0) != 0;
+                if training && opset < 14 {
+                    return Err(self.err("training_mode=1 before opset 14 is not supported"));
                 }
                 let ins = (0..5)
                     .map(|i| self.input(i))
@@ -978,12 +981,16 @@ impl NodeCtx<'_> {
                 for i in 1..5 {
                     self.konst(i, "BatchNormalization parameters")?;
                 }
-                Translated::Op(
-                    Op::BatchNorm {
-                        epsilon: self.attr_f("epsilon", 1e-5),
-                    },
-                    ins,
-                )
+                let epsilon = self.attr_f("epsilon", 1e-5);
+                let op = if training {
+                    Op::BatchNormTrain {
+                        epsilon,
+                        momentum: self.attr_f("momentum", 0.9),
+                    }
+                } else {
+                    Op::BatchNorm { epsilon }
+                };
+                Translated::Op(op, ins)
             }
             "Relu" => unary(Op::Relu)?,
             "Sigmoid" => unary(Op::Sigmoid)?,
@@ -1018,16 +1025,21 @@ impl NodeCtx<'_> {
             "Sub" => binary(Op::Sub)?,
             "Mul" => binary(Op::Mul)?,
             "Div" => binary(Op::Div)?,
-            "MaxPool" => {
-                if self.n.output.len() > 1 && !self.n.output[1].is_empty() {
-                    return Err(self.err("the Indices output of MaxPool is not supported"));
+            op @ ("MaxPool" | "AveragePool") => {
+                let max = op == "MaxPool";
+                let indices = max && self.n.output.get(1).is_some_and(|o| !o.is_empty());
+                if indices || self.shape(0)?.len() > 4 {
+                    // Pooling over 3+ axes, or MaxPool's Indices: the general float op.
+                    return self.pool_nd(max, indices);
                 }
-                if self.attr_i("storage_order", 0) != 0 {
-                    return Err(self.err("storage_order=1 is not supported"));
-                }
-                self.pool(Op::MaxPool(self.pool_attrs()?))?
+                // storage_order only changes the Indices.
+                let a = self.pool_attrs()?;
+                self.pool(if max {
+                    Op::MaxPool(a)
+                } else {
+                    Op::AveragePool(a)
+                })?
             }
-            "AveragePool" => self.pool(Op::AveragePool(self.pool_attrs()?))?,
             "GlobalAveragePool" => unary(Op::GlobalAveragePool)?,
             "GlobalMaxPool" => unary(Op::GlobalMaxPool)?,
             "Concat" => {
@@ -1478,6 +1490,70 @@ impl NodeCtx<'_> {
             }
         };
         Ok(t)
+    }
+
+    /// Pooling over any number of spatial axes (Op::PoolNd), with MaxPool's Indices when
+    /// `indices`.
+    fn pool_nd(&self, max: bool, indices: bool) -> Result<Translated, OnnxError> {
+        let x = self.shape(0)?.to_vec();
+        if x.len() < 3 {
+            return Err(self.err(format!("pooling needs rank >= 3, got {x:?}")));
+        }
+        let d = x.len() - 2;
+        let per_axis = |name: &str, default: usize| -> Result<Vec<usize>, OnnxError> {
+            match self.attr_ints(name) {
+                None => Ok(vec![default; d]),
+                Some(v) if v.len() == d && v.iter().all(|&s| s > 0) => {
+                    Ok(v.iter().map(|&s| s as usize).collect())
+                }
+                Some(v) => Err(self.err(format!("{name} {v:?}: need {d} positive values"))),
+            }
+        };
+        if self.attr_ints("kernel_shape").is_none() {
+            return Err(self.err("kernel_shape is required"));
+        }
+        let kernel = per_axis("kernel_shape", 1)?;
+        let strides = per_axis("strides", 1)?;
+        let dilations = per_axis("dilations", 1)?;
+        let pads: Vec<(usize, usize)> = match self.auto_pad()? {
+            AutoPad::NotSet => match self.attr_ints("pads") {
+                None => vec![(0, 0); d],
+                Some(p) if p.len() == 2 * d && p.iter().all(|&v| v >= 0) => {
+                    (0..d).map(|i| (p[i] as usize, p[d + i] as usize)).collect()
+                }
+                Some(p) => {
+                    return Err(self.err(format!("pads {p:?}: need {} non-negative values", 2 * d)));
+                }
+            },
+            AutoPad::Valid => vec![(0, 0); d],
+            mode => (0..d)
+                .map(|i| {
+                    let out = x[2 + i].div_ceil(strides[i]);
+                    let eff = (kernel[i] - 1) * dilations[i] + 1;
+                    let total = ((out - 1) * strides[i] + eff).saturating_sub(x[2 + i]);
+                    if mode == AutoPad::SameUpper {
+                        (total / 2, total - total / 2)
+                    } else {
+                        (total - total / 2, total / 2)
+                    }
+                })
+                .collect(),
+        };
+        let storage_order = self.attr_i("storage_order", 0);
+        if !(0..=1).contains(&storage_order) {
+            return Err(self.err(format!("storage_order={storage_order} must be 0 or 1")));
+        }
+        let op = Op::PoolNd(PoolNdAttrs {
+            max,
+            kernel,
+            strides,
+            pads,
+            dilations,
+            ceil_mode: self.attr_i("ceil_mode", 0) != 0,
+            count_include_pad: self.attr_i("count_include_pad", 0) != 0,
+            indices: indices.then_some(storage_order == 1),
+        });
+        Ok(Translated::Op(op, vec![self.input(0)?]))
     }
 
     /// A 2-D pool as is; a 1-D pool (rank-3 input) as Unsqueeze → 2-D pool → Squeeze on axis 2

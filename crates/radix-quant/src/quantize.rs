@@ -94,6 +94,8 @@ fn has_integer_kernel(graph: &Graph, node: &Node) -> bool {
                 | Op::Reduce { .. }
                 | Op::LayerNormStats { .. }
                 | Op::ResizeNd(_)
+                | Op::PoolNd(_)
+                | Op::BatchNormTrain { .. }
         ),
     }
 }

@@ -290,6 +290,8 @@ pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), Stri
                 _ => Ok(()),
             }
         }
+        Op::PoolNd(_) => Err("pooling over 3+ axes or with Indices".into()),
+        Op::BatchNormTrain { .. } => Err("BatchNormalization in training mode".into()),
         Op::ResizeNd(_) => Err(
             "Resize beyond the NPU's (cubic, antialias, crop, N-D or another coordinate mode)"
                 .into(),
