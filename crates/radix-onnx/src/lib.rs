@@ -594,6 +594,9 @@ enum Translated {
     WithConstOutputs(Op, Vec<ValueId>, Vec<ArrayD<f32>>),
 }
 
+/// Resize's scales, sizes and roi as given (absent or empty: `None`).
+type ResizeInputs = (Option<Vec<f32>>, Option<Vec<i64>>, Option<Vec<f32>>);
+
 /// One IR node of a [`Translated::Steps`] translation.
 struct Step {
     op: Op,
@@ -1787,7 +1790,7 @@ impl NodeCtx<'_> {
         let modern = !upsample && opset >= 11;
         let v18 = !upsample && opset >= 18;
         let mode_s = self.attr_s("mode", "nearest");
-        let (scales, sizes, roi): (Option<Vec<f32>>, Option<Vec<i64>>, Option<Vec<f32>>) =
+        let (scales, sizes, roi): ResizeInputs =
             if upsample && opset < 9 {
                 let sc = attr(self.n, "scales")
                     .map(|a| a.floats.clone())

@@ -118,11 +118,8 @@ impl<'m> FixedEngine<'m> {
                     got: a.shape().to_vec(),
                 });
             }
-            let n = if want[0] == 0 {
-                1
-            } else {
-                a.shape()[0] / want[0]
-            };
+            // An empty batch axis (0 = 0) is one item.
+            let n = a.shape()[0].checked_div(want[0]).unwrap_or(1);
             if *batch.get_or_insert(n) != n {
                 return Err(SimError::BatchMismatch {
                     input: g.value(id).name.clone(),
