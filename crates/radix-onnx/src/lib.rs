@@ -1790,40 +1790,39 @@ impl NodeCtx<'_> {
         let modern = !upsample && opset >= 11;
         let v18 = !upsample && opset >= 18;
         let mode_s = self.attr_s("mode", "nearest");
-        let (scales, sizes, roi): ResizeInputs =
-            if upsample && opset < 9 {
-                let sc = attr(self.n, "scales")
-                    .map(|a| a.floats.clone())
-                    .ok_or_else(|| {
-                        self.err("attribute scales is required (Upsample before opset 9)")
-                    })?;
-                (Some(sc), None, None)
-            } else if !modern {
-                let what = if upsample {
-                    "Upsample scales"
-                } else {
-                    "Resize scales"
-                };
-                (
-                    Some(self.konst(1, what)?.iter().copied().collect()),
-                    None,
-                    None,
-                )
+        let (scales, sizes, roi): ResizeInputs = if upsample && opset < 9 {
+            let sc = attr(self.n, "scales")
+                .map(|a| a.floats.clone())
+                .ok_or_else(|| {
+                    self.err("attribute scales is required (Upsample before opset 9)")
+                })?;
+            (Some(sc), None, None)
+        } else if !modern {
+            let what = if upsample {
+                "Upsample scales"
             } else {
-                let roi = self
-                    .opt_konst(1, "Resize roi")?
-                    .filter(|a| !a.is_empty())
-                    .map(|a| a.iter().copied().collect());
-                let sc = self
-                    .opt_konst(2, "Resize scales")?
-                    .filter(|a| !a.is_empty())
-                    .map(|a| a.iter().copied().collect());
-                let sz = self
-                    .opt_konst(3, "Resize sizes")?
-                    .filter(|a| !a.is_empty())
-                    .map(|a| a.iter().map(|&v| v as i64).collect());
-                (sc, sz, roi)
+                "Resize scales"
             };
+            (
+                Some(self.konst(1, what)?.iter().copied().collect()),
+                None,
+                None,
+            )
+        } else {
+            let roi = self
+                .opt_konst(1, "Resize roi")?
+                .filter(|a| !a.is_empty())
+                .map(|a| a.iter().copied().collect());
+            let sc = self
+                .opt_konst(2, "Resize scales")?
+                .filter(|a| !a.is_empty())
+                .map(|a| a.iter().copied().collect());
+            let sz = self
+                .opt_konst(3, "Resize sizes")?
+                .filter(|a| !a.is_empty())
+                .map(|a| a.iter().map(|&v| v as i64).collect());
+            (sc, sz, roi)
+        };
         // The axes scales / sizes / roi refer to (opset 18: `axes`), in that order.
         let axes: Vec<usize> = match self.attr_ints("axes").filter(|_| v18) {
             Some(a) => {
