@@ -3,6 +3,7 @@
 //! Concat of tensors from different branches and of very different ranges).
 
 use ndarray::{ArrayD, IxDyn};
+use radix_ir::op::ReduceKind;
 use radix_ir::{
     Activation, ConvAttrs, Graph, Node, Op, PoolAttrs, ResizeAttrs, ResizeCoord, ResizeMode,
     ResizeNearest, ValueId, op::PadMode, shape,
@@ -791,8 +792,23 @@ impl Builder {
                 axes.push(r - 1);
             }
             let keepdims = self.rng.chance(0.6);
-            self.add(Op::ReduceMean { axes, keepdims }, vec![x])
-                .map(|_| ())
+            // The float-only reductions that stay in range on any input (not Prod, LogSum).
+            let kind = match self.rng.range(0, 5) {
+                2 => Some(ReduceKind::L1),
+                3 => Some(ReduceKind::L2),
+                4 => Some(ReduceKind::SumSquare),
+                5 => Some(ReduceKind::LogSumExp),
+                _ => None,
+            };
+            let op = match kind {
+                Some(kind) => Op::Reduce {
+                    kind,
+                    axes,
+                    keepdims,
+                },
+                None => Op::ReduceMean { axes, keepdims },
+            };
+            self.add(op, vec![x]).map(|_| ())
         }
     }
 

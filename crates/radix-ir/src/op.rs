@@ -121,6 +121,100 @@ pub struct ResizeAttrs {
     pub out_hw: [usize; 2],
 }
 
+/// Interpolation of [`Op::ResizeNd`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ResizeNdMode {
+    Nearest(ResizeNearest),
+    Linear,
+    /// Cubic convolution with coefficient `a` (ONNX `cubic_coeff_a`).
+    Cubic {
+        a: f32,
+    },
+}
+
+/// ONNX `coordinate_transformation_mode` of [`Op::ResizeNd`] (every mode of opsets 11-21).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResizeNdCoord {
+    HalfPixel,
+    HalfPixelSymmetric,
+    PytorchHalfPixel,
+    AlignCorners,
+    Asymmetric,
+    TfHalfPixelForNearest,
+    TfCropAndResize,
+}
+
+/// ONNX Resize over any axes of a tensor of any rank, as the ONNX reference defines it
+/// (separable, one axis after the other in increasing order, in f64): what [`Op::Resize`]
+/// does not cover (cubic, antialias, half_pixel_symmetric, tf_crop_and_resize, N-D).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResizeNdAttrs {
+    pub mode: ResizeNdMode,
+    pub coord: ResizeNdCoord,
+    /// Per axis: the scale (output / input) used by the coordinate transform.
+    pub scales: Vec<f64>,
+    /// Per axis: the output length.
+    pub out_shape: Vec<usize>,
+    /// Per axis: region of interest (start, end) in normalised input coordinates
+    /// (tf_crop_and_resize only; `(0, 1)` elsewhere).
+    pub roi: Vec<(f32, f32)>,
+    /// Linear / cubic: widen the filter by 1 / scale when downsampling.
+    pub antialias: bool,
+    /// Taps outside the input get weight 0 (the others renormalised).
+    pub exclude_outside: bool,
+    /// tf_crop_and_resize: value of outputs whose source lies outside the input.
+    pub extrapolation: f32,
+}
+
+/// MaxPool / AveragePool over any number of spatial axes (`[N, C, D1, ...]`), optionally with
+/// MaxPool's Indices output: what [`Op::MaxPool`] / [`Op::AveragePool`] (2-D) do not cover.
+/// Windows and the AveragePool divisor follow the 2-D ops.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolNdAttrs {
+    /// MaxPool (else AveragePool).
+    pub max: bool,
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    /// Per spatial axis: (begin, end).
+    pub pads: Vec<(usize, usize)>,
+    pub dilations: Vec<usize>,
+    pub ceil_mode: bool,
+    pub count_include_pad: bool,
+    /// MaxPool: a second output with the flat input index of each maximum (`Some(true)`:
+    /// column-major within each plane, ONNX `storage_order` = 1).
+    pub indices: Option<bool>,
+}
+
+/// Reductions with only a float (CPU) definition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReduceKind {
+    /// Π x (1 over an empty set).
+    Prod,
+    /// Σ |x|.
+    L1,
+    /// √(Σ x²).
+    L2,
+    /// Σ x².
+    SumSquare,
+    /// ln(Σ x) (−∞ over an empty set).
+    LogSum,
+    /// ln(Σ eˣ) (−∞ over an empty set).
+    LogSumExp,
+}
+
+impl ReduceKind {
+    pub fn onnx_name(self) -> &'static str {
+        match self {
+            ReduceKind::Prod => "ReduceProd",
+            ReduceKind::L1 => "ReduceL1",
+            ReduceKind::L2 => "ReduceL2",
+            ReduceKind::SumSquare => "ReduceSumSquare",
+            ReduceKind::LogSum => "ReduceLogSum",
+            ReduceKind::LogSumExp => "ReduceLogSumExp",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PadMode {
     Constant,
@@ -313,6 +407,34 @@ pub enum Op {
     Expand {
         shape: Vec<usize>,
     },
+    /// ReduceProd, ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp over
+    /// `axes` (sorted, distinct; empty: the identity), accumulated in f64.
+    Reduce {
+        kind: ReduceKind,
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
+    /// Round down to an integer value.
+    Floor,
+    /// Round up to an integer value.
+    Ceil,
+    /// LayerNormalization with its two extra outputs: `Mean` and `InvStdDev` of each normalised
+    /// group, of shape `x.shape[..axis]` followed by ones.
+    LayerNormStats {
+        axis: usize,
+        epsilon: f32,
+    },
+    /// General Resize (see [`ResizeNdAttrs`]); always a CPU node.
+    ResizeNd(ResizeNdAttrs),
+    /// N-D pooling and MaxPool with Indices (see [`PoolNdAttrs`]); always a CPU node.
+    PoolNd(PoolNdAttrs),
+    /// BatchNormalization in training mode: inputs x, scale, bias, input mean, input var;
+    /// outputs y (normalised with the batch's own statistics over every axis but 1), running
+    /// mean and running var (`input * momentum + batch * (1 - momentum)`).
+    BatchNormTrain {
+        epsilon: f32,
+        momentum: f32,
+    },
 }
 
 impl Op {
@@ -384,6 +506,14 @@ impl Op {
             Op::LayerNorm { .. } => "LayerNormalization",
             Op::Tile { .. } => "Tile",
             Op::Expand { .. } => "Expand",
+            Op::Reduce { kind, .. } => kind.onnx_name(),
+            Op::Floor => "Floor",
+            Op::Ceil => "Ceil",
+            Op::LayerNormStats { .. } => "LayerNormalization",
+            Op::ResizeNd(_) => "Resize",
+            Op::PoolNd(a) if a.max => "MaxPool",
+            Op::PoolNd(_) => "AveragePool",
+            Op::BatchNormTrain { .. } => "BatchNormalization",
         }
     }
 
@@ -437,6 +567,8 @@ impl Op {
                 | Op::Abs
                 | Op::Neg
                 | Op::Log
+                | Op::Floor
+                | Op::Ceil
         )
     }
 

@@ -251,7 +251,9 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
         | Op::Reciprocal
         | Op::Abs
         | Op::Neg
-        | Op::Log => one(x.to_vec()),
+        | Op::Log
+        | Op::Floor
+        | Op::Ceil => one(x.to_vec()),
         Op::Lrn { size, .. } => {
             if x.len() < 2 || *size == 0 {
                 return Err(format!("LRN needs rank >= 2 and size >= 1, got {x:?}"));
@@ -287,6 +289,89 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
                 }
             }
             one(x.to_vec())
+        }
+        Op::LayerNormStats { axis, .. } => {
+            let y = infer(
+                &Op::LayerNorm {
+                    axis: *axis,
+                    epsilon: 0.0,
+                },
+                ins,
+            )?;
+            let mut stats = x[..*axis].to_vec();
+            stats.resize(x.len(), 1);
+            Ok(vec![y[0].clone(), stats.clone(), stats])
+        }
+        Op::ResizeNd(a) => {
+            if a.out_shape.len() != x.len() || a.scales.len() != x.len() || a.roi.len() != x.len() {
+                return Err(format!(
+                    "Resize of rank {} needs one scale, size and region per axis",
+                    x.len()
+                ));
+            }
+            if x.contains(&0) || a.out_shape.contains(&0) {
+                return Err(format!(
+                    "Resize from {x:?} to {:?}: empty tensors",
+                    a.out_shape
+                ));
+            }
+            one(a.out_shape.clone())
+        }
+        Op::PoolNd(a) => {
+            let d = a.kernel.len();
+            if x.len() != d + 2
+                || a.strides.len() != d
+                || a.pads.len() != d
+                || a.dilations.len() != d
+            {
+                return Err(format!(
+                    "pooling with a {d}-D window needs rank {} and one stride, pad pair and dilation per axis, got {x:?}",
+                    d + 2
+                ));
+            }
+            let mut out = x[..2].to_vec();
+            for i in 0..d {
+                if a.kernel[i] == 0 || a.dilations[i] == 0 {
+                    return Err("kernel and dilations must be positive".into());
+                }
+                let o = window_out(
+                    x[2 + i],
+                    a.kernel[i],
+                    a.strides[i],
+                    a.pads[i].0,
+                    a.pads[i].1,
+                    a.dilations[i],
+                    a.ceil_mode,
+                )
+                .ok_or_else(|| {
+                    format!(
+                        "kernel {:?} larger than padded input {:?}",
+                        a.kernel,
+                        &x[2..]
+                    )
+                })?;
+                out.push(o);
+            }
+            if a.indices.is_some() {
+                Ok(vec![out.clone(), out])
+            } else {
+                one(out)
+            }
+        }
+        Op::BatchNormTrain { .. } => {
+            need(5)?;
+            if x.len() < 2 {
+                return Err(format!("BatchNormalization needs rank >= 2, got {x:?}"));
+            }
+            for s in &ins[1..5] {
+                if s.iter().product::<usize>() != x[1] {
+                    return Err(format!(
+                        "BatchNormalization parameter of shape {s:?} does not match {} channels",
+                        x[1]
+                    ));
+                }
+            }
+            Ok(vec![x.to_vec(), vec![x[1]], vec![x[1]]])
         }
         Op::Sum | Op::Mean | Op::Max | Op::Min => {
             let mut out = x.to_vec();
@@ -445,7 +530,8 @@ pub fn infer(op: &Op, ins: &[&[usize]]) -> Result<Vec<Vec<usize>>, String> {
         Op::ReduceMean { axes, keepdims }
         | Op::ReduceMax { axes, keepdims }
         | Op::ReduceMin { axes, keepdims }
-        | Op::ReduceSum { axes, keepdims } => {
+        | Op::ReduceSum { axes, keepdims }
+        | Op::Reduce { axes, keepdims, .. } => {
             if axes.windows(2).any(|w| w[0] >= w[1]) || axes.iter().any(|&a| a >= x.len()) {
                 return Err(format!(
                     "reduce axes {axes:?} must be increasing and below rank {}",

@@ -261,3 +261,98 @@ fn erf_is_accurate_to_f32() {
         );
     }
 }
+
+/// Every output of a multi-output op: inferred shapes, and the float semantics give them.
+fn many(op: &Op, ins: &[&[usize]]) -> Vec<Vec<usize>> {
+    let out = infer(op, ins).unwrap_or_else(|e| panic!("{op:?} {ins:?}: {e}"));
+    let arrays: Vec<ArrayD<f32>> = ins
+        .iter()
+        .map(|s| ArrayD::from_shape_fn(IxDyn(s), |i| i.as_array_view().sum() as f32 + 1.0))
+        .collect();
+    let refs: Vec<&ArrayD<f32>> = arrays.iter().collect();
+    let y = eval_light(op, &refs, &out).expect("light op").unwrap();
+    assert_eq!(y.len(), out.len(), "{op:?}");
+    for (a, s) in y.iter().zip(&out) {
+        assert_eq!(a.shape(), s.as_slice(), "{op:?}");
+    }
+    out
+}
+
+#[test]
+fn float_only_ops_of_full_onnx_coverage() {
+    use radix_ir::op::{PoolNdAttrs, ReduceKind, ResizeNdAttrs, ResizeNdCoord, ResizeNdMode};
+    let x: &[usize] = &[2, 3, 4, 5];
+    for kind in [
+        ReduceKind::Prod,
+        ReduceKind::L1,
+        ReduceKind::L2,
+        ReduceKind::SumSquare,
+        ReduceKind::LogSum,
+        ReduceKind::LogSumExp,
+    ] {
+        let op = |axes: Vec<usize>, keepdims| Op::Reduce {
+            kind,
+            axes,
+            keepdims,
+        };
+        assert_eq!(one(&op(vec![1, 3], true), &[x]), vec![2, 1, 4, 1]);
+        assert_eq!(one(&op(vec![0, 2], false), &[x]), vec![3, 5]);
+        assert_eq!(one(&op(vec![], false), &[x]), x.to_vec());
+        fails(&op(vec![4], true), &[x]);
+    }
+    assert_eq!(one(&Op::Floor, &[x]), x.to_vec());
+    assert_eq!(
+        many(
+            &Op::LayerNormStats {
+                axis: 2,
+                epsilon: 1e-5
+            },
+            &[x, &[4, 5]]
+        ),
+        vec![x.to_vec(), vec![2, 3, 1, 1], vec![2, 3, 1, 1]]
+    );
+    assert_eq!(
+        many(
+            &Op::BatchNormTrain {
+                epsilon: 1e-5,
+                momentum: 0.9
+            },
+            &[x, &[3], &[3], &[3], &[3]]
+        ),
+        vec![x.to_vec(), vec![3], vec![3]]
+    );
+    let pool = PoolNdAttrs {
+        max: true,
+        kernel: vec![2, 2, 2],
+        strides: vec![1, 2, 1],
+        pads: vec![(0, 0), (1, 0), (0, 1)],
+        dilations: vec![1, 1, 2],
+        ceil_mode: false,
+        count_include_pad: false,
+        indices: Some(false),
+    };
+    let x5: &[usize] = &[1, 2, 4, 5, 6];
+    assert_eq!(
+        many(&Op::PoolNd(pool.clone()), &[x5]),
+        vec![vec![1, 2, 3, 3, 5]; 2]
+    );
+    let avg = PoolNdAttrs {
+        max: false,
+        indices: None,
+        ..pool.clone()
+    };
+    assert_eq!(one(&Op::PoolNd(avg), &[x5]), vec![1, 2, 3, 3, 5]);
+    fails(&Op::PoolNd(pool), &[x]);
+    let resize = ResizeNdAttrs {
+        mode: ResizeNdMode::Cubic { a: -0.75 },
+        coord: ResizeNdCoord::HalfPixel,
+        scales: vec![1.0, 2.0, 0.5, 1.5],
+        out_shape: vec![2, 6, 2, 7],
+        roi: vec![(0.0, 1.0); 4],
+        antialias: true,
+        exclude_outside: false,
+        extrapolation: 0.0,
+    };
+    assert_eq!(one(&Op::ResizeNd(resize.clone()), &[x]), vec![2, 6, 2, 7]);
+    fails(&Op::ResizeNd(resize), &[&[2, 3, 4]]);
+}

@@ -455,6 +455,16 @@ pub fn to_model_proto(g: &Graph) -> Result<ModelProto, ExportError> {
                 "ReduceMean",
                 vec![ais("axes", &usizes(axes)), ai("keepdims", *keepdims as i64)],
             ),
+            // Opset 14: axes are an attribute of these reductions.
+            Op::Reduce {
+                kind,
+                axes,
+                keepdims,
+            } => simple(
+                &mut w,
+                kind.onnx_name(),
+                vec![ais("axes", &usizes(axes)), ai("keepdims", *keepdims as i64)],
+            ),
             Op::Gather { axis } => {
                 let idx = g
                     .const_data(node.inputs[1])

@@ -13,7 +13,9 @@ use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
 use radix_ir::eval::eval_light;
-use radix_ir::op::{PadMode, PoolAttrs};
+use radix_ir::op::{
+    PadMode, PoolAttrs, PoolNdAttrs, ReduceKind, ResizeNdAttrs, ResizeNdCoord, ResizeNdMode,
+};
 use radix_ir::{
     Activation, AutoPad, ConvAttrs, Graph, Node, Op, ResizeAttrs, ResizeCoord, ResizeMode,
     ResizeNearest, ValueId,
@@ -270,12 +272,7 @@ fn import_proto_inner(
             model: name.into(),
             msg: format!("output `{}` is never produced", out.name),
         })?;
-        if imp.g.values[id.0].is_const() {
-            return Err(OnnxError::Graph {
-                model: name.into(),
-                msg: format!("output `{}` is a constant; nothing to run", out.name),
-            });
-        }
+        // An output that folded to a constant is returned as it is by every engine.
         imp.g.outputs.push(id);
     }
     imp.g.prune();
@@ -403,6 +400,18 @@ impl Importer {
                 (op, ins)
             }
             Translated::Chain(ops, ins) => return self.chain(n, &name, ops, ins),
+            Translated::Steps(steps) => return self.steps(n, &name, steps),
+            Translated::WithConstOutputs(op, ins, consts) => {
+                let first: Vec<String> = n.output.iter().take(1).cloned().collect();
+                self.emit(n, &name, op, ins, &first, name.clone())?;
+                for (out, data) in n.output.iter().skip(1).zip(consts) {
+                    if !out.is_empty() {
+                        let id = self.g.add_const(out.clone(), data);
+                        self.names.insert(out.clone(), id);
+                    }
+                }
+                return Ok(());
+            }
         };
         let out_names: Vec<String> = n.output.clone();
         self.emit(n, &name, op, ins, &out_names, name.clone())
@@ -450,6 +459,52 @@ impl Importer {
         Ok(())
     }
 
+    /// Adds the IR nodes of a [`Translated::Steps`], all with the ONNX node as origin.
+    fn steps(&mut self, n: &NodeProto, name: &str, steps: Vec<Step>) -> Result<(), OnnxError> {
+        let count = steps.len();
+        let mut prev: Option<ValueId> = None;
+        for (k, step) in steps.into_iter().enumerate() {
+            let mut ins = Vec::with_capacity(step.inputs.len());
+            for src in step.inputs {
+                ins.push(match src {
+                    Src::Value(v) => v,
+                    Src::Prev => prev.ok_or_else(|| self.err(n, name, "no previous step"))?,
+                    Src::Const(suffix, data) => {
+                        let mut c = format!("{name}_{suffix}");
+                        while self.names.contains_key(&c) {
+                            c.push_str("_dup");
+                        }
+                        let id = self.g.add_const(c.clone(), data);
+                        self.names.insert(c, id);
+                        id
+                    }
+                });
+            }
+            let node_name = if step.suffix.is_empty() {
+                name.to_string()
+            } else {
+                let mut s = format!("{name}/{}", step.suffix);
+                while self.node_names.contains(&s) {
+                    s.push_str("_dup");
+                }
+                self.node_names.insert(s.clone());
+                s
+            };
+            let out_names = if k + 1 == count {
+                n.output.clone()
+            } else {
+                let mut v = format!("{name}/{}_out", step.suffix);
+                while self.names.contains_key(&v) {
+                    v.push_str("_dup");
+                }
+                vec![v]
+            };
+            self.emit(n, name, step.op, ins, &out_names, node_name)?;
+            prev = out_names.first().and_then(|o| self.names.get(o)).copied();
+        }
+        Ok(())
+    }
+
     /// Adds one IR node for ONNX node `n` (named `name` in errors), or folds it to constants
     /// when every input is constant.
     fn emit(
@@ -465,6 +520,19 @@ impl Importer {
         let out_shapes =
             radix_ir::shape::infer(&op, &in_shapes).map_err(|e| self.err(n, name, e))?;
         let n_out = out_shapes.len();
+        // Optional outputs the model does not read (absent or "") still get a value.
+        let padded: Vec<String>;
+        let out_names = if matches!(op, Op::LayerNormStats { .. } | Op::BatchNormTrain { .. }) {
+            padded = (0..n_out)
+                .map(|k| match out_names.get(k) {
+                    Some(o) if !o.is_empty() => o.clone(),
+                    _ => format!("{node_name}/unused_output_{k}"),
+                })
+                .collect();
+            &padded[..]
+        } else {
+            out_names
+        };
         let out_names: Vec<&String> = out_names.iter().take(n_out).collect();
         if out_names.len() < n_out && !matches!(op, Op::Split { .. }) {
             return Err(self.err(n, name, "has fewer outputs than the op produces"));
@@ -518,6 +586,32 @@ enum Translated {
     /// Several IR nodes in a row (see `Importer::chain`): op and node-name suffix ("" = the
     /// ONNX node's own name).
     Chain(Vec<(Op, &'static str)>, Vec<ValueId>),
+    /// Several IR nodes, each reading graph values, constants it creates or the previous
+    /// step's output (see `Importer::steps`); the last one writes the ONNX node's outputs.
+    Steps(Vec<Step>),
+    /// An op producing the ONNX node's first output; the other outputs are these constants
+    /// (e.g. Dropout's mask in inference).
+    WithConstOutputs(Op, Vec<ValueId>, Vec<ArrayD<f32>>),
+}
+
+/// Resize's scales, sizes and roi as given (absent or empty: `None`).
+type ResizeInputs = (Option<Vec<f32>>, Option<Vec<i64>>, Option<Vec<f32>>);
+
+/// One IR node of a [`Translated::Steps`] translation.
+struct Step {
+    op: Op,
+    /// Node-name suffix ("" = the ONNX node's own name).
+    suffix: &'static str,
+    inputs: Vec<Src>,
+}
+
+/// An input of a [`Step`].
+enum Src {
+    Value(ValueId),
+    /// The previous step's (first) output.
+    Prev,
+    /// A constant the translation made, by name suffix.
+    Const(&'static str, ArrayD<f32>),
 }
 
 struct NodeCtx<'a> {
@@ -649,20 +743,33 @@ impl NodeCtx<'_> {
         }
     }
 
+    /// Convolution attributes; a 1-D convolution (input `[N, C, L]`, weight `[., ., k]`) is
+    /// lifted to a 2-D one over `[N, C, 1, L]` with a `[1, k]` kernel.
     fn conv_attrs(&self, transpose: bool) -> Result<ConvAttrs, OnnxError> {
-        let x = self.shape(0)?;
-        let w = self.shape(1)?;
+        let (x0, w0) = (self.shape(0)?, self.shape(1)?);
+        let one_d = x0.len() == 3 && w0.len() == 3;
+        let (x, w) = if one_d {
+            (vec![x0[0], x0[1], 1, x0[2]], vec![w0[0], w0[1], 1, w0[2]])
+        } else {
+            (x0.to_vec(), w0.to_vec())
+        };
         if x.len() != 4 || w.len() != 4 {
             return Err(self.err(format!(
-                "only 2-D convolution is supported (input {x:?}, weight {w:?})"
+                "only 1-D and 2-D convolution are supported (input {x0:?}, weight {w0:?})"
             )));
         }
+        let lift = |v: Option<Vec<i64>>, fill: i64| -> Option<Vec<i64>> {
+            match v {
+                Some(v) if one_d && v.len() == 1 => Some(vec![fill, v[0]]),
+                v => v,
+            }
+        };
         let kernel = match self.attr_ints("kernel_shape") {
-            Some(k) => self.pair(Some(k), 1, "kernel_shape")?,
+            Some(k) => self.pair(lift(Some(k), 1), 1, "kernel_shape")?,
             None => [w[2], w[3]],
         };
-        let strides = self.pair(self.attr_ints("strides"), 1, "strides")?;
-        let dilations = self.pair(self.attr_ints("dilations"), 1, "dilations")?;
+        let strides = self.pair(lift(self.attr_ints("strides"), 1), 1, "strides")?;
+        let dilations = self.pair(lift(self.attr_ints("dilations"), 1), 1, "dilations")?;
         let group = self.attr_i("group", 1);
         if group < 1 {
             return Err(self.err(format!("group {group} must be >= 1")));
@@ -672,8 +779,12 @@ impl NodeCtx<'_> {
         }
         let mut output_padding = [0, 0];
         let pads = if transpose {
-            output_padding = self.pair(self.attr_ints("output_padding"), 0, "output_padding")?;
-            if let Some(os) = self.attr_ints("output_shape") {
+            output_padding = self.pair(
+                lift(self.attr_ints("output_padding"), 0),
+                0,
+                "output_padding",
+            )?;
+            if let Some(os) = lift(self.attr_ints("output_shape"), 1) {
                 // Pads follow from the requested output size (SAME_UPPER-style split).
                 let os: Vec<i64> = if os.len() > 2 {
                     os[os.len() - 2..].to_vec()
@@ -691,9 +802,11 @@ impl NodeCtx<'_> {
                         + 1;
                     let total = full as i64 - os[i];
                     if total < 0 {
-                        return Err(
-                            self.err("output_shape larger than the full transposed convolution")
-                        );
+                        // An output larger than the full result: no padding, the extra
+                        // rows / columns at the end hold only the bias (as the ONNX reference
+                        // and onnxruntime do).
+                        output_padding[i] += (-total) as usize;
+                        continue;
                     }
                     let total = total as usize;
                     let (lo, hi) = if self.auto_pad()? == AutoPad::SameLower {
@@ -805,25 +918,53 @@ impl NodeCtx<'_> {
             Ok(Translated::Op(op, vec![self.input(0)?, self.input(1)?]))
         };
         let t = match self.n.op_type.as_str() {
-            "Conv" => {
-                let a = self.conv_attrs(false)?;
-                self.konst(1, "the Conv weight")?;
-                let mut ins = vec![x()?, self.input(1)?];
-                if let Some(b) = self.opt_input(2) {
-                    self.konst(2, "the Conv bias")?;
-                    ins.push(b);
+            op @ ("Conv" | "ConvTranspose") => {
+                let transpose = op == "ConvTranspose";
+                let a = self.conv_attrs(transpose)?;
+                let w = self.konst(1, &format!("the {op} weight"))?;
+                let bias = match self.opt_input(2) {
+                    Some(b) => {
+                        self.konst(2, &format!("the {op} bias"))?;
+                        Some(b)
+                    }
+                    None => None,
+                };
+                let op = if transpose {
+                    Op::ConvTranspose(a)
+                } else {
+                    Op::Conv(a)
+                };
+                if self.shape(0)?.len() == 3 {
+                    // 1-D: Unsqueeze → 2-D convolution with a [.., .., 1, k] weight → Squeeze.
+                    let s = w.shape();
+                    let w4 = w
+                        .as_standard_layout()
+                        .into_owned()
+                        .into_shape_with_order(IxDyn(&[s[0], s[1], 1, s[2]]))
+                        .map_err(|e| self.err(e.to_string()))?;
+                    let mut ins = vec![Src::Prev, Src::Const("W_2d", w4)];
+                    ins.extend(bias.map(Src::Value));
+                    return Ok(Translated::Steps(vec![
+                        Step {
+                            op: Op::Unsqueeze { axes: vec![2] },
+                            suffix: "to_2d",
+                            inputs: vec![Src::Value(x()?)],
+                        },
+                        Step {
+                            op,
+                            suffix: "",
+                            inputs: ins,
+                        },
+                        Step {
+                            op: Op::Squeeze { axes: vec![2] },
+                            suffix: "to_1d",
+                            inputs: vec![Src::Prev],
+                        },
+                    ]));
                 }
-                Translated::Op(Op::Conv(a), ins)
-            }
-            "ConvTranspose" => {
-                let a = self.conv_attrs(true)?;
-                self.konst(1, "the ConvTranspose weight")?;
                 let mut ins = vec![x()?, self.input(1)?];
-                if let Some(b) = self.opt_input(2) {
-                    self.konst(2, "the ConvTranspose bias")?;
-                    ins.push(b);
-                }
-                Translated::Op(Op::ConvTranspose(a), ins)
+                ins.extend(bias);
+                Translated::Op(op, ins)
             }
             "Gemm" => return self.gemm(),
             "MatMul" => binary(Op::MatMul)?,
@@ -833,8 +974,9 @@ impl NodeCtx<'_> {
                         self.err("attribute spatial=0 (per-element statistics) is not supported")
                     );
                 }
-                if self.attr_i("training_mode", 0) != 0 {
-                    return Err(self.err("attribute training_mode=1 is not supported"));
+                let training = self.attr_i("training_mode", 0) != 0;
+                if training && opset < 14 {
+                    return Err(self.err("training_mode=1 before opset 14 is not supported"));
                 }
                 let ins = (0..5)
                     .map(|i| self.input(i))
@@ -842,12 +984,16 @@ impl NodeCtx<'_> {
                 for i in 1..5 {
                     self.konst(i, "BatchNormalization parameters")?;
                 }
-                Translated::Op(
-                    Op::BatchNorm {
-                        epsilon: self.attr_f("epsilon", 1e-5),
-                    },
-                    ins,
-                )
+                let epsilon = self.attr_f("epsilon", 1e-5);
+                let op = if training {
+                    Op::BatchNormTrain {
+                        epsilon,
+                        momentum: self.attr_f("momentum", 0.9),
+                    }
+                } else {
+                    Op::BatchNorm { epsilon }
+                };
+                Translated::Op(op, ins)
             }
             "Relu" => unary(Op::Relu)?,
             "Sigmoid" => unary(Op::Sigmoid)?,
@@ -882,16 +1028,21 @@ impl NodeCtx<'_> {
             "Sub" => binary(Op::Sub)?,
             "Mul" => binary(Op::Mul)?,
             "Div" => binary(Op::Div)?,
-            "MaxPool" => {
-                if self.n.output.len() > 1 && !self.n.output[1].is_empty() {
-                    return Err(self.err("the Indices output of MaxPool is not supported"));
+            op @ ("MaxPool" | "AveragePool") => {
+                let max = op == "MaxPool";
+                let indices = max && self.n.output.get(1).is_some_and(|o| !o.is_empty());
+                if indices || self.shape(0)?.len() > 4 {
+                    // Pooling over 3+ axes, or MaxPool's Indices: the general float op.
+                    return self.pool_nd(max, indices);
                 }
-                if self.attr_i("storage_order", 0) != 0 {
-                    return Err(self.err("storage_order=1 is not supported"));
-                }
-                self.pool(Op::MaxPool(self.pool_attrs()?))?
+                // storage_order only changes the Indices.
+                let a = self.pool_attrs()?;
+                self.pool(if max {
+                    Op::MaxPool(a)
+                } else {
+                    Op::AveragePool(a)
+                })?
             }
-            "AveragePool" => self.pool(Op::AveragePool(self.pool_attrs()?))?,
             "GlobalAveragePool" => unary(Op::GlobalAveragePool)?,
             "GlobalMaxPool" => unary(Op::GlobalMaxPool)?,
             "Concat" => {
@@ -1043,9 +1194,30 @@ impl NodeCtx<'_> {
                         .opt_konst(2, "Pad value")?
                         .and_then(|a| a.iter().next().copied())
                         .unwrap_or(0.0);
-                    if self.opt_input(3).is_some() {
-                        return Err(self.err("Pad with explicit axes is not supported"));
-                    }
+                    let p = match self.opt_input(3) {
+                        None => p,
+                        Some(_) => {
+                            // pads for the listed axes only: begins, then ends.
+                            let axes = self
+                                .ints_of(3, "Pad axes")?
+                                .iter()
+                                .map(|&a| norm_axis(a, rank))
+                                .collect::<Result<Vec<_>, _>>()
+                                .map_err(|e| self.err(e))?;
+                            if p.len() != 2 * axes.len() {
+                                return Err(self.err(format!(
+                                    "pads {p:?}: need {} values for axes {axes:?}",
+                                    2 * axes.len()
+                                )));
+                            }
+                            let mut full = vec![0i64; 2 * rank];
+                            for (i, &ax) in axes.iter().enumerate() {
+                                full[ax] = p[i];
+                                full[rank + ax] = p[axes.len() + i];
+                            }
+                            full
+                        }
+                    };
                     (p, v)
                 };
                 if pads.len() != 2 * rank || pads.iter().any(|&p| p < 0) {
@@ -1086,6 +1258,25 @@ impl NodeCtx<'_> {
                     "ReduceMax" => Op::ReduceMax { axes, keepdims },
                     "ReduceMin" => Op::ReduceMin { axes, keepdims },
                     _ => Op::ReduceSum { axes, keepdims },
+                })?
+            }
+            op @ ("ReduceProd" | "ReduceL1" | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSum"
+            | "ReduceLogSumExp") => {
+                let Some(axes) = self.reduce_axes(false)? else {
+                    return unary(Op::Identity);
+                };
+                let kind = match op {
+                    "ReduceProd" => ReduceKind::Prod,
+                    "ReduceL1" => ReduceKind::L1,
+                    "ReduceL2" => ReduceKind::L2,
+                    "ReduceSumSquare" => ReduceKind::SumSquare,
+                    "ReduceLogSum" => ReduceKind::LogSum,
+                    _ => ReduceKind::LogSumExp,
+                };
+                unary(Op::Reduce {
+                    kind,
+                    axes,
+                    keepdims: self.attr_i("keepdims", 1) != 0,
                 })?
             }
             "ArgMax" => {
@@ -1179,10 +1370,8 @@ impl NodeCtx<'_> {
                 vec![x()?, self.input(1)?, self.input(2)?],
             ),
             "LayerNormalization" => {
-                if self.n.output.iter().skip(1).any(|o| !o.is_empty()) {
-                    return Err(self.err(
-                        "the Mean and InvStdDev outputs of LayerNormalization are not supported",
-                    ));
+                if self.attr_i("stash_type", 1) != 1 {
+                    return Err(self.err("stash_type other than 1 (float32) is not supported"));
                 }
                 let rank = self.shape(0)?.len();
                 let axis = norm_axis(self.attr_i("axis", -1), rank).map_err(|e| self.err(e))?;
@@ -1190,13 +1379,13 @@ impl NodeCtx<'_> {
                 if let Some(b) = self.opt_input(2) {
                     ins.push(b);
                 }
-                Translated::Op(
-                    Op::LayerNorm {
-                        axis,
-                        epsilon: self.attr_f("epsilon", 1e-5),
-                    },
-                    ins,
-                )
+                let epsilon = self.attr_f("epsilon", 1e-5);
+                let op = if self.n.output.iter().skip(1).any(|o| !o.is_empty()) {
+                    Op::LayerNormStats { axis, epsilon }
+                } else {
+                    Op::LayerNorm { axis, epsilon }
+                };
+                Translated::Op(op, ins)
             }
             "Tile" => {
                 let reps = self.ints_of(1, "Tile repeats")?;
@@ -1228,7 +1417,26 @@ impl NodeCtx<'_> {
                 binary(Op::Gather { axis })?
             }
             "Identity" => unary(Op::Identity)?,
-            "Dropout" => unary(Op::Dropout)?,
+            "Dropout" => {
+                // Inference: the identity, mask all ones. Training mode (opset 12: input 2)
+                // drops at random unless the ratio is 0.
+                if opset >= 12 && self.opt_input(2).is_some() {
+                    let training = self.konst(2, "Dropout training_mode")?;
+                    if training.iter().any(|&t| t != 0.0) {
+                        let ratio = match self.opt_input(1) {
+                            Some(_) => self.konst(1, "Dropout ratio")?.iter().copied().next(),
+                            None => Some(0.5),
+                        };
+                        if ratio != Some(0.0) {
+                            return Err(self.err(
+                                "training_mode=1 with a non-zero ratio (random output) is not supported",
+                            ));
+                        }
+                    }
+                }
+                let mask = ArrayD::from_elem(IxDyn(self.shape(0)?), 1.0);
+                Translated::WithConstOutputs(Op::Dropout, vec![x()?], vec![mask])
+            }
             "Cast" => {
                 let to = self.attr_i("to", 1) as i32;
                 if let Some(c) = self.imp.g.const_data(x()?) {
@@ -1274,11 +1482,8 @@ impl NodeCtx<'_> {
                 };
                 Translated::Const(ArrayD::from_elem(IxDyn(&shape), value))
             }
-            op @ ("Floor" | "Ceil") => {
-                let c = self.konst(0, &format!("{op} input (supported only on constants)"))?;
-                let f: fn(f32) -> f32 = if op == "Floor" { f32::floor } else { f32::ceil };
-                Translated::Const(c.mapv(f))
-            }
+            "Floor" => unary(Op::Floor)?,
+            "Ceil" => unary(Op::Ceil)?,
             other => {
                 return Err(OnnxError::UnsupportedOp {
                     model: self.imp.model.clone(),
@@ -1288,6 +1493,70 @@ impl NodeCtx<'_> {
             }
         };
         Ok(t)
+    }
+
+    /// Pooling over any number of spatial axes (Op::PoolNd), with MaxPool's Indices when
+    /// `indices`.
+    fn pool_nd(&self, max: bool, indices: bool) -> Result<Translated, OnnxError> {
+        let x = self.shape(0)?.to_vec();
+        if x.len() < 3 {
+            return Err(self.err(format!("pooling needs rank >= 3, got {x:?}")));
+        }
+        let d = x.len() - 2;
+        let per_axis = |name: &str, default: usize| -> Result<Vec<usize>, OnnxError> {
+            match self.attr_ints(name) {
+                None => Ok(vec![default; d]),
+                Some(v) if v.len() == d && v.iter().all(|&s| s > 0) => {
+                    Ok(v.iter().map(|&s| s as usize).collect())
+                }
+                Some(v) => Err(self.err(format!("{name} {v:?}: need {d} positive values"))),
+            }
+        };
+        if self.attr_ints("kernel_shape").is_none() {
+            return Err(self.err("kernel_shape is required"));
+        }
+        let kernel = per_axis("kernel_shape", 1)?;
+        let strides = per_axis("strides", 1)?;
+        let dilations = per_axis("dilations", 1)?;
+        let pads: Vec<(usize, usize)> = match self.auto_pad()? {
+            AutoPad::NotSet => match self.attr_ints("pads") {
+                None => vec![(0, 0); d],
+                Some(p) if p.len() == 2 * d && p.iter().all(|&v| v >= 0) => {
+                    (0..d).map(|i| (p[i] as usize, p[d + i] as usize)).collect()
+                }
+                Some(p) => {
+                    return Err(self.err(format!("pads {p:?}: need {} non-negative values", 2 * d)));
+                }
+            },
+            AutoPad::Valid => vec![(0, 0); d],
+            mode => (0..d)
+                .map(|i| {
+                    let out = x[2 + i].div_ceil(strides[i]);
+                    let eff = (kernel[i] - 1) * dilations[i] + 1;
+                    let total = ((out - 1) * strides[i] + eff).saturating_sub(x[2 + i]);
+                    if mode == AutoPad::SameUpper {
+                        (total / 2, total - total / 2)
+                    } else {
+                        (total - total / 2, total / 2)
+                    }
+                })
+                .collect(),
+        };
+        let storage_order = self.attr_i("storage_order", 0);
+        if !(0..=1).contains(&storage_order) {
+            return Err(self.err(format!("storage_order={storage_order} must be 0 or 1")));
+        }
+        let op = Op::PoolNd(PoolNdAttrs {
+            max,
+            kernel,
+            strides,
+            pads,
+            dilations,
+            ceil_mode: self.attr_i("ceil_mode", 0) != 0,
+            count_include_pad: self.attr_i("count_include_pad", 0) != 0,
+            indices: indices.then_some(storage_order == 1),
+        });
+        Ok(Translated::Op(op, vec![self.input(0)?]))
     }
 
     /// A 2-D pool as is; a 1-D pool (rank-3 input) as Unsqueeze → 2-D pool → Squeeze on axis 2
@@ -1364,9 +1633,7 @@ impl NodeCtx<'_> {
         if a_shape.len() != 2 {
             return Err(self.err(format!("input A must be 2-D, got {a_shape:?}")));
         }
-        if self.attr_i("transA", 0) != 0 {
-            return Err(self.err("transA=1 is not supported"));
-        }
+        let trans_a = self.attr_i("transA", 0) != 0;
         let alpha = self.attr_f("alpha", 1.0);
         let beta = self.attr_f("beta", 1.0);
         let b = self.konst(1, "the Gemm weight B")?;
@@ -1385,32 +1652,72 @@ impl NodeCtx<'_> {
             w
         };
         let n = w.shape()[0];
-        let mut consts = vec![(format!("{}_W", self.name), w)];
+        let m = if trans_a { a_shape[1] } else { a_shape[0] };
+        let mut bias = None;
+        // A bias C that is not one value per output (e.g. [M, N]) is added after the product.
+        let mut add = None;
         if let Some(c) = self.opt_konst(2, "the Gemm bias C")? {
-            let bias: Vec<f32> = match c.len() {
-                1 => vec![c.iter().next().copied().unwrap_or(0.0) * beta; n],
+            match c.len() {
+                1 => bias = Some(vec![c.iter().next().copied().unwrap_or(0.0) * beta; n]),
                 l if l == n && c.shape().iter().rev().skip(1).all(|&d| d == 1) => {
-                    c.iter().map(|&v| v * beta).collect()
+                    bias = Some(c.iter().map(|&v| v * beta).collect())
                 }
                 _ => {
-                    return Err(self.err(format!(
-                        "bias C of shape {:?} is not a per-output vector of {n}",
-                        c.shape()
-                    )));
+                    if radix_ir::shape::broadcast(c.shape(), &[m, n]).as_deref() != Some(&[m, n]) {
+                        return Err(self.err(format!(
+                            "bias C of shape {:?} does not broadcast to [{m}, {n}]",
+                            c.shape()
+                        )));
+                    }
+                    add = Some(c.mapv(|v| v * beta));
                 }
-            };
-            consts.push((
-                format!("{}_b", self.name),
-                ArrayD::from_shape_vec(IxDyn(&[n]), bias).map_err(|e| self.err(e.to_string()))?,
+            }
+        }
+        let gemm = Op::Gemm {
+            activation: Activation::None,
+        };
+        if !trans_a && add.is_none() {
+            let mut consts = vec![(format!("{}_W", self.name), w)];
+            if let Some(b) = bias {
+                consts.push((
+                    format!("{}_b", self.name),
+                    ArrayD::from_shape_vec(IxDyn(&[n]), b).map_err(|e| self.err(e.to_string()))?,
+                ));
+            }
+            return Ok(Translated::OpWithConsts(gemm, vec![self.input(0)?], consts));
+        }
+        let mut steps = Vec::new();
+        let a = if trans_a {
+            steps.push(Step {
+                op: Op::Transpose { perm: vec![1, 0] },
+                suffix: "transpose_a",
+                inputs: vec![Src::Value(self.input(0)?)],
+            });
+            Src::Prev
+        } else {
+            Src::Value(self.input(0)?)
+        };
+        let mut gemm_ins = vec![a, Src::Const("W", w)];
+        if let Some(b) = bias {
+            gemm_ins.push(Src::Const(
+                "b",
+                ArrayD::from_shape_vec(IxDyn(&[n]), b).map_err(|e| self.err(e.to_string()))?,
             ));
         }
-        Ok(Translated::OpWithConsts(
-            Op::Gemm {
-                activation: Activation::None,
-            },
-            vec![self.input(0)?],
-            consts,
-        ))
+        let last = add.is_none();
+        steps.push(Step {
+            op: gemm,
+            suffix: if last { "" } else { "gemm" },
+            inputs: gemm_ins,
+        });
+        if let Some(c) = add {
+            steps.push(Step {
+                op: Op::Add,
+                suffix: "",
+                inputs: vec![Src::Prev, Src::Const("C", c)],
+            });
+        }
+        Ok(Translated::Steps(steps))
     }
 
     fn slice(&self) -> Result<Translated, OnnxError> {
@@ -1477,123 +1784,228 @@ impl NodeCtx<'_> {
 
     fn resize(&self) -> Result<Translated, OnnxError> {
         let x = self.shape(0)?.to_vec();
-        if x.len() != 4 {
-            return Err(self.err(format!("only NCHW (rank 4) resize is supported, got {x:?}")));
-        }
+        let rank = x.len();
         let opset = self.imp.opset;
         let upsample = self.n.op_type == "Upsample";
-        let mode = match self.attr_s("mode", "nearest").as_str() {
-            "nearest" => ResizeMode::Nearest,
-            "linear" | "bilinear" => ResizeMode::Linear,
-            m => return Err(self.err(format!("resize mode `{m}` is not supported"))),
-        };
-        let (scales, sizes): (Option<Vec<f32>>, Option<Vec<usize>>) = if upsample {
-            if opset < 9 {
-                let sc = attr(self.n, "scales")
-                    .map(|a| a.floats.clone())
-                    .ok_or_else(|| {
-                        self.err("attribute scales is required (Upsample before opset 9)")
-                    })?;
-                (Some(sc), None)
+        let modern = !upsample && opset >= 11;
+        let v18 = !upsample && opset >= 18;
+        let mode_s = self.attr_s("mode", "nearest");
+        let (scales, sizes, roi): ResizeInputs = if upsample && opset < 9 {
+            let sc = attr(self.n, "scales")
+                .map(|a| a.floats.clone())
+                .ok_or_else(|| {
+                    self.err("attribute scales is required (Upsample before opset 9)")
+                })?;
+            (Some(sc), None, None)
+        } else if !modern {
+            let what = if upsample {
+                "Upsample scales"
             } else {
-                (
-                    Some(self.konst(1, "Upsample scales")?.iter().copied().collect()),
-                    None,
-                )
-            }
-        } else if opset < 11 {
+                "Resize scales"
+            };
             (
-                Some(self.konst(1, "Resize scales")?.iter().copied().collect()),
+                Some(self.konst(1, what)?.iter().copied().collect()),
+                None,
                 None,
             )
         } else {
+            let roi = self
+                .opt_konst(1, "Resize roi")?
+                .filter(|a| !a.is_empty())
+                .map(|a| a.iter().copied().collect());
             let sc = self
                 .opt_konst(2, "Resize scales")?
-                .map(|a| a.iter().copied().collect::<Vec<_>>())
-                .filter(|v| !v.is_empty());
+                .filter(|a| !a.is_empty())
+                .map(|a| a.iter().copied().collect());
             let sz = self
                 .opt_konst(3, "Resize sizes")?
-                .map(|a| a.iter().map(|&v| v.max(0.0) as usize).collect::<Vec<_>>())
-                .filter(|v| !v.is_empty());
-            (sc, sz)
+                .filter(|a| !a.is_empty())
+                .map(|a| a.iter().map(|&v| v as i64).collect());
+            (sc, sz, roi)
         };
-        let (out_hw, sc) = match (sizes, scales) {
-            (Some(sz), _) => {
-                if sz.len() != 4 || sz[0] != x[0] || sz[1] != x[1] {
-                    return Err(self.err(format!("sizes {sz:?} must keep N and C of {x:?}")));
+        // The axes scales / sizes / roi refer to (opset 18: `axes`), in that order.
+        let axes: Vec<usize> = match self.attr_ints("axes").filter(|_| v18) {
+            Some(a) => {
+                let axes = a
+                    .iter()
+                    .map(|&v| norm_axis(v, rank))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| self.err(e))?;
+                let mut sorted = axes.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                if sorted.len() != axes.len() {
+                    return Err(self.err(format!("axes {a:?} repeat an axis")));
                 }
-                (
-                    [sz[2], sz[3]],
-                    [sz[2] as f32 / x[2] as f32, sz[3] as f32 / x[3] as f32],
-                )
+                axes
+            }
+            None => (0..rank).collect(),
+        };
+        let policy = if v18 {
+            self.attr_s("keep_aspect_ratio_policy", "stretch")
+        } else {
+            "stretch".to_string()
+        };
+        let mut full_scales = vec![1f64; rank];
+        let mut out: Vec<usize> = x.clone();
+        match (sizes, scales) {
+            (Some(sz), _) => {
+                if sz.len() != axes.len() || sz.iter().any(|&v| v < 1) {
+                    return Err(self.err(format!(
+                        "sizes {sz:?}: need {} positive values (one per resized axis)",
+                        axes.len()
+                    )));
+                }
+                for (&ax, &n) in axes.iter().zip(&sz) {
+                    full_scales[ax] = n as f64 / x[ax] as f64;
+                    out[ax] = n as usize;
+                }
+                if policy != "stretch" {
+                    let it = axes.iter().map(|&a| full_scales[a]);
+                    let s = match policy.as_str() {
+                        "not_larger" => it.fold(f64::INFINITY, f64::min),
+                        "not_smaller" => it.fold(0.0, f64::max),
+                        p => {
+                            return Err(
+                                self.err(format!("keep_aspect_ratio_policy `{p}` is not known"))
+                            );
+                        }
+                    };
+                    for &ax in &axes {
+                        full_scales[ax] = s;
+                        out[ax] = (s * x[ax] as f64 + 0.5) as usize;
+                    }
+                }
             }
             (None, Some(sc)) => {
-                if sc.len() != 4 || sc[0] != 1.0 || sc[1] != 1.0 || sc[2] <= 0.0 || sc[3] <= 0.0 {
+                if sc.len() != axes.len() || sc.iter().any(|&v| !(v > 0.0 && v.is_finite())) {
                     return Err(self.err(format!(
-                        "scales {sc:?}: only positive spatial scales are supported"
+                        "scales {sc:?}: need {} positive values (one per resized axis)",
+                        axes.len()
                     )));
                 }
-                (
-                    [
-                        (x[2] as f32 * sc[2]).floor() as usize,
-                        (x[3] as f32 * sc[3]).floor() as usize,
-                    ],
-                    [sc[2], sc[3]],
-                )
+                for (&ax, &v) in axes.iter().zip(&sc) {
+                    full_scales[ax] = v as f64;
+                    out[ax] = (v as f64 * x[ax] as f64) as usize;
+                }
             }
             (None, None) => return Err(self.err("needs scales or sizes")),
-        };
-        let (coord, nearest) = if upsample || opset < 11 {
-            (ResizeCoord::Asymmetric, ResizeNearest::Floor)
+        }
+        if x.contains(&0) || out.contains(&0) {
+            return Err(self.err(format!("resize from {x:?} to {out:?}: empty tensor")));
+        }
+        let mut full_roi = vec![(0f32, 1f32); rank];
+        if let Some(r) = &roi {
+            if r.len() != 2 * axes.len() {
+                return Err(self.err(format!(
+                    "roi {r:?}: need {} values (start and end per resized axis)",
+                    2 * axes.len()
+                )));
+            }
+            for (i, &ax) in axes.iter().enumerate() {
+                full_roi[ax] = (r[i], r[axes.len() + i]);
+            }
+        }
+        let coord_s = if modern {
+            self.attr_s("coordinate_transformation_mode", "half_pixel")
         } else {
-            let c = match self
-                .attr_s("coordinate_transformation_mode", "half_pixel")
-                .as_str()
-            {
-                "half_pixel" => ResizeCoord::HalfPixel,
-                "pytorch_half_pixel" => ResizeCoord::PytorchHalfPixel,
-                "align_corners" => ResizeCoord::AlignCorners,
-                "asymmetric" => ResizeCoord::Asymmetric,
-                "tf_half_pixel_for_nearest" => ResizeCoord::TfHalfPixelForNearest,
-                m => {
-                    return Err(self.err(format!(
-                        "coordinate_transformation_mode `{m}` is not supported"
-                    )));
-                }
-            };
-            let nm = match self.attr_s("nearest_mode", "round_prefer_floor").as_str() {
+            "asymmetric".to_string()
+        };
+        let coord = match coord_s.as_str() {
+            "half_pixel" => ResizeNdCoord::HalfPixel,
+            "half_pixel_symmetric" if v18 => ResizeNdCoord::HalfPixelSymmetric,
+            "pytorch_half_pixel" => ResizeNdCoord::PytorchHalfPixel,
+            "align_corners" => ResizeNdCoord::AlignCorners,
+            "asymmetric" => ResizeNdCoord::Asymmetric,
+            "tf_half_pixel_for_nearest" => ResizeNdCoord::TfHalfPixelForNearest,
+            "tf_crop_and_resize" => ResizeNdCoord::TfCropAndResize,
+            m => {
+                return Err(self.err(format!(
+                    "coordinate_transformation_mode `{m}` is not supported"
+                )));
+            }
+        };
+        if coord == ResizeNdCoord::TfCropAndResize && roi.is_none() {
+            return Err(self.err("tf_crop_and_resize needs a roi input"));
+        }
+        let nearest = if modern {
+            match self.attr_s("nearest_mode", "round_prefer_floor").as_str() {
                 "round_prefer_floor" => ResizeNearest::RoundPreferFloor,
                 "round_prefer_ceil" => ResizeNearest::RoundPreferCeil,
                 "floor" => ResizeNearest::Floor,
                 "ceil" => ResizeNearest::Ceil,
                 m => return Err(self.err(format!("nearest_mode `{m}` is not supported"))),
-            };
-            (c, nm)
+            }
+        } else {
+            ResizeNearest::Floor
         };
-        if out_hw.contains(&0) {
-            return Err(self.err("output size 0"));
+        let mode = match mode_s.as_str() {
+            "nearest" => ResizeNdMode::Nearest(nearest),
+            "linear" | "bilinear" => ResizeNdMode::Linear,
+            "cubic" if modern => ResizeNdMode::Cubic {
+                a: self.attr_f("cubic_coeff_a", -0.75),
+            },
+            m => return Err(self.err(format!("resize mode `{m}` is not supported"))),
+        };
+        let antialias = v18 && self.attr_i("antialias", 0) != 0;
+        if antialias && matches!(mode, ResizeNdMode::Nearest(_)) {
+            return Err(self.err("antialias = 1 is not defined for nearest resize"));
         }
-        if !upsample && opset >= 18 && self.attr_i("antialias", 0) != 0 {
-            return Err(self.err("attribute antialias = 1 is not supported"));
+        let exclude_outside = modern && self.attr_i("exclude_outside", 0) != 0;
+        // Before opset 19, align_corners divides by the output length; from 19 on by the
+        // unrounded scaled length (in * scale - 1), which the general op uses.
+        if opset < 19 && coord == ResizeNdCoord::AlignCorners {
+            for ax in 0..rank {
+                full_scales[ax] = out[ax] as f64 / x[ax] as f64;
+            }
         }
-        // From opset 19, align_corners divides by the unrounded scaled length (in * scale - 1),
-        // which differs from the output length when in * scale is not an integer.
-        if !upsample
-            && opset >= 19
-            && coord == ResizeCoord::AlignCorners
-            && (0..2).any(|i| (x[2 + i] as f32 * sc[i]) != out_hw[i] as f32)
-        {
-            return Err(self.err(
-                "align_corners with a non-integer scaled length (opset 19) is not supported",
+        let spatial_only = rank == 4 && out[..2] == x[..2] && full_scales[..2] == [1.0, 1.0];
+        let old_coord = match coord {
+            ResizeNdCoord::HalfPixel => Some(ResizeCoord::HalfPixel),
+            ResizeNdCoord::PytorchHalfPixel => Some(ResizeCoord::PytorchHalfPixel),
+            ResizeNdCoord::AlignCorners => Some(ResizeCoord::AlignCorners),
+            ResizeNdCoord::Asymmetric => Some(ResizeCoord::Asymmetric),
+            ResizeNdCoord::TfHalfPixelForNearest => Some(ResizeCoord::TfHalfPixelForNearest),
+            ResizeNdCoord::HalfPixelSymmetric | ResizeNdCoord::TfCropAndResize => None,
+        };
+        let old_mode = match mode {
+            ResizeNdMode::Nearest(_) if !exclude_outside => Some(ResizeMode::Nearest),
+            ResizeNdMode::Linear => Some(ResizeMode::Linear),
+            _ => None,
+        };
+        let scaled_len_integral = opset < 19
+            || coord != ResizeNdCoord::AlignCorners
+            || (0..rank).all(|i| full_scales[i] * x[i] as f64 == out[i] as f64);
+        if let (true, Some(coord), Some(mode), false, true) = (
+            spatial_only,
+            old_coord,
+            old_mode,
+            antialias,
+            scaled_len_integral,
+        ) {
+            // The NCHW spatial resize the NPU runs (f32 coordinates).
+            let scales = [full_scales[2] as f32, full_scales[3] as f32];
+            return Ok(Translated::Op(
+                Op::Resize(ResizeAttrs {
+                    mode,
+                    coord,
+                    nearest,
+                    scales,
+                    out_hw: [out[2], out[3]],
+                }),
+                vec![self.input(0)?],
             ));
         }
         Ok(Translated::Op(
-            Op::Resize(ResizeAttrs {
+            Op::ResizeNd(ResizeNdAttrs {
                 mode,
                 coord,
-                nearest,
-                scales: sc,
-                out_hw,
+                scales: full_scales,
+                out_shape: out,
+                roi: full_roi,
+                antialias,
+                exclude_outside,
+                extrapolation: self.attr_f("extrapolation_value", 0.0),
             }),
             vec![self.input(0)?],
         ))

@@ -91,6 +91,11 @@ fn has_integer_kernel(graph: &Graph, node: &Node) -> bool {
                 | Op::LayerNorm { .. }
                 | Op::Tile { .. }
                 | Op::Expand { .. }
+                | Op::Reduce { .. }
+                | Op::LayerNormStats { .. }
+                | Op::ResizeNd(_)
+                | Op::PoolNd(_)
+                | Op::BatchNormTrain { .. }
         ),
     }
 }
@@ -411,6 +416,21 @@ pub fn quantize(
             }
         };
         nodes.push(QNode { placement, kernel });
+    }
+    // A constant graph output (folded at import) is returned as it is; it still gets output
+    // parameters, for the engines' integer view of the outputs.
+    for &o in &graph.outputs {
+        if let Some(d) = graph.const_data(o)
+            && tensors[o.0].is_none()
+        {
+            let absmax = d.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let absmax = if absmax > 0.0 && absmax.is_finite() {
+                absmax
+            } else {
+                1.0
+            };
+            tensors[o.0] = Some(QParams::from_absmax(absmax, cfg.model_out_bits, pow2));
+        }
     }
     Ok(Quantized {
         model: QuantModel {

@@ -196,6 +196,14 @@ pub const CPU_OPS: &[&str] = &[
     "LayerNormalization",
     "Tile",
     "Expand",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceSumSquare",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "Floor",
+    "Ceil",
 ];
 
 /// Largest tensor rank the NPU handles. \[DOC\] "most ops rank <= 4".
@@ -282,6 +290,12 @@ pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), Stri
                 _ => Ok(()),
             }
         }
+        Op::PoolNd(_) => Err("pooling over 3+ axes or with Indices".into()),
+        Op::BatchNormTrain { .. } => Err("BatchNormalization in training mode".into()),
+        Op::ResizeNd(_) => Err(
+            "Resize beyond the NPU's (cubic, antialias, crop, N-D or another coordinate mode)"
+                .into(),
+        ),
         Op::Resize(a) => {
             let nearest_floor = a.mode == ResizeMode::Nearest && a.nearest == ResizeNearest::Floor;
             if table.resize_linear || nearest_floor {

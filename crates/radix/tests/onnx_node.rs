@@ -8,7 +8,8 @@
 //!    expected shape and `max |got - expected| <= FLOAT_TOL * max(1, max |expected|)`;
 //!    non-finite expected values must be matched exactly (NaN by NaN, ±inf by the same inf);
 //! 3. quantize it for KL720 int16 (datapath, weights, model input and output), calibrated on the
-//!    case's own inputs, run the fast fixed-point engine and require an output SNR against the
+//!    case's own inputs, run the fast fixed-point engine (its outputs must equal the reference
+//!    engine's bit for bit) and require an output SNR against the
 //!    expected outputs of at least `INT16_SNR_FLOOR_DB`. Skipped, with the reason, for outputs
 //!    that are not value-continuous (integer outputs, ArgMax), that have non-finite values, or
 //!    that are all zeros (SNR undefined), and when the quantizer rejects the graph (the error is
@@ -37,9 +38,9 @@ use serde_json::Value;
 const FLOAT_TOL: f32 = 1e-4;
 /// Output SNR floor of the KL720 int16 fixed-point engine against the expected outputs.
 const INT16_SNR_FLOOR_DB: f64 = 30.0;
-/// Pass rate (passed / selected): 308 of 446 = 69% with the op coverage of issue #12; the
-/// remaining cases are refused ops/attributes (skips, each with its reason).
-const MIN_PASS_RATE: f64 = 0.69;
+/// Pass rate (passed / selected): 439 of 446 = 98.4%; the remaining cases are refused
+/// ops/attributes (skips, each with its reason) or not in the fixtures.
+const MIN_PASS_RATE: f64 = 0.98;
 
 /// Cases whose int16 SNR is limited by the data, with their own floor.
 const SNR_EXCEPTIONS: &[(&str, f64, &str)] = &[(
@@ -212,6 +213,20 @@ fn run_case(case: &Value) -> Outcome {
         Ok(o) => o,
         Err(e) => return Outcome::Error(format!("fixed engine: {e}")),
     };
+    // Both fixed-point engines agree bit for bit (CPU nodes share one float definition).
+    match radix_sim::run_reference(&q, &ordered, &mut |_, _| {}) {
+        Ok(r) => {
+            let same = r.len() == fixed.len()
+                && r.iter().zip(&fixed).all(|(a, b)| {
+                    a.shape() == b.shape()
+                        && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                });
+            if !same {
+                return Outcome::Fail("fast and reference fixed-point engines differ".into());
+            }
+        }
+        Err(e) => return Outcome::Error(format!("reference engine: {e}")),
+    }
     if fixed.len() != want.len() {
         return Outcome::Fail(format!(
             "fixed engine: {} outputs, expected {}",

@@ -105,10 +105,12 @@ impl<'m> FixedEngine<'m> {
         let mut batch = None;
         for (a, &id) in inputs.iter().zip(&g.inputs) {
             let want = g.shape(id);
-            let ok = a.ndim() == want.len()
-                && a.shape()[1..] == want[1..]
-                && want[0] > 0
-                && a.shape()[0] % want[0] == 0;
+            let empty = a.shape() == want;
+            let ok = empty
+                || a.ndim() == want.len()
+                    && a.shape()[1..] == want[1..]
+                    && want[0] > 0
+                    && a.shape()[0] % want[0] == 0;
             if !ok {
                 return Err(SimError::InputShape {
                     input: g.value(id).name.clone(),
@@ -116,7 +118,8 @@ impl<'m> FixedEngine<'m> {
                     got: a.shape().to_vec(),
                 });
             }
-            let n = a.shape()[0] / want[0];
+            // An empty batch axis (0 = 0) is one item.
+            let n = a.shape()[0].checked_div(want[0]).unwrap_or(1);
             if *batch.get_or_insert(n) != n {
                 return Err(SimError::BatchMismatch {
                     input: g.value(id).name.clone(),
@@ -210,10 +213,25 @@ impl<'m> FixedEngine<'m> {
         }
         g.outputs
             .iter()
-            .map(|&o| {
-                slots[o.0].take().ok_or_else(|| {
-                    SimError::Graph(format!("output `{}` was not computed", g.value(o).name))
-                })
+            .map(|&o| match (slots[o.0].take(), g.const_data(o)) {
+                (Some(t), _) => Ok(t),
+                // A constant output: its codes under the output's parameters.
+                (None, Some(c)) => {
+                    let p = self.model.params(o).ok_or_else(|| {
+                        SimError::Graph(format!(
+                            "constant output `{}` has no parameters",
+                            g.value(o).name
+                        ))
+                    })?;
+                    Ok(QTensor {
+                        shape: c.shape().to_vec(),
+                        data: c.iter().map(|&x| p.quantize(x)).collect(),
+                    })
+                }
+                (None, None) => Err(SimError::Graph(format!(
+                    "output `{}` was not computed",
+                    g.value(o).name
+                ))),
             })
             .collect()
     }
@@ -228,6 +246,10 @@ impl<'m> FixedEngine<'m> {
         outs.into_iter()
             .zip(&g.outputs)
             .map(|(t, &o)| {
+                if let Some(c) = g.const_data(o) {
+                    // As the reference engine: a constant output is returned as it is.
+                    return Ok(c.clone());
+                }
                 let p = self.model.params(o).ok_or_else(|| {
                     SimError::Graph(format!("output `{}` has no parameters", g.value(o).name))
                 })?;
