@@ -342,7 +342,10 @@ pub struct QConst {
 /// reachable from `QuantModel` (`Graph`, `Node`, `Op` and its attributes, `QKernel`,
 /// `QParams`, ...) or a variant of any of its enums changes the layout, so it must bump this.
 /// The golden BIE test (`crates/radix/tests/golden_bie.rs`) fails when the layout changes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// History: 1, the first versioned layout; 2, new `Op` variants (`Reduce`, `ResizeNd`,
+/// `LayerNormStats`, `PoolNd`, `BatchNormTrain`, ...) for the ONNX conformance ops.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A quantized model, ready for the simulators and the BIE container.
 #[derive(Clone, Debug, Serialize, Deserialize)]
