@@ -1,28 +1,17 @@
-//! Prints the evaluator's FPS for the reference graphs on every platform next to Kneron's
-//! published simulated figures: `cargo run -p radix-target --example zoo_fps`.
+//! Prints the evaluator's FPS for the published reference networks on every platform next to
+//! Kneron's simulated figures (`calibration::PUBLISHED`): `cargo run --example zoo_fps` (add
+//! `-v` for the per-node tables).
 
-use radix_target::{CompilerTiling, Platform, evaluate_uniform, zoo};
-
-/// Published NPU-only simulated FPS (Kneron toolchain manual, performance appendix).
-const PUBLISHED: [(&str, [f64; 5]); 3] = [
-    // 520, 530, 630, 720, 730
-    ("mobilenet_v2", [54.18, 342.3, 218.9, 683.1, 812.5]),
-    ("mobilenet_v1", [56.80, 284.7, 196.79, 432.6, 610.0]),
-    ("resnet50", [6.925, 36.2, 23.56, 54.89, 79.03]),
-];
+use radix_target::calibration::{PUBLISHED, networks};
+use radix_target::{CompilerTiling, Platform, evaluate_uniform};
 
 fn main() {
     let verbose = std::env::args().any(|a| a == "-v");
-    for (name, published) in PUBLISHED {
-        let g = match name {
-            "mobilenet_v2" => zoo::mobilenet_v2(224),
-            "mobilenet_v1" => zoo::mobilenet_v1(224),
-            _ => zoo::resnet50(224),
-        };
-        println!("{name}");
-        for (p, pubd) in Platform::ALL.iter().zip(published) {
-            let d = evaluate_uniform(&g, *p, CompilerTiling::Default).expect("evaluate");
-            let s = evaluate_uniform(&g, *p, CompilerTiling::DeepSearch).expect("evaluate");
+    for (g, published) in networks().iter().zip(PUBLISHED) {
+        println!("{}", published.network);
+        for (p, pubd) in Platform::ALL.iter().zip(published.fps) {
+            let d = evaluate_uniform(g, *p, CompilerTiling::Default).expect("evaluate");
+            let s = evaluate_uniform(g, *p, CompilerTiling::DeepSearch).expect("evaluate");
             println!(
                 "  {p}: default {:8.2} fps ({:+6.1}%)  deep {:8.2} fps ({:+6.1}%)  published {pubd:8.2}  \
                  theo {:.3} ms  DDR default {:.2} MB deep {:.2} MB",

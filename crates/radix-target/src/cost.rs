@@ -248,11 +248,15 @@ pub fn node_work(hw: &HwProfile, graph: &Graph, node: &Node, bits: NodeBits) -> 
     let total_in: u64 = w.total_in();
     let rate = bits.mac_rate(hw);
     let mpc = hw.mac.macs_per_cycle() as f64;
-    let mac_cycles = |w: &mut NodeWork, u_ic: f64, u_oc: f64, u_px: f64| {
-        w.mac_util = u_ic * u_oc * u_px;
+    // `share` is the fraction of the array the operator class maps onto (its lanes over the
+    // conv array's), `waste` the factor of positions computed and dropped (strides).
+    let mac_cycles = |w: &mut NodeWork, share: f64, u: [f64; 3], waste: f64| {
+        w.mac_util = share * u[0] * u[1] * u[2] / waste.max(1.0);
         w.ideal_mac_cycles = w.macs as f64 / (mpc * w.mac_util * rate);
         w.mac_cycles = w.ideal_mac_cycles / hw.mac_efficiency.max(1e-6);
     };
+    let pw = hw.mac_pointwise;
+    let pw_share = pw.macs_per_cycle() as f64 / mpc;
     match &node.op {
         Op::Conv(a) | Op::ConvTranspose(a) => {
             let x = as_nchw(&x_shape);
@@ -264,20 +268,35 @@ pub fn node_work(hw: &HwProfile, graph: &Graph, node: &Node, bits: NodeBits) -> 
                 .first()
                 .is_some_and(|v| graph.inputs.contains(v))
                 && x[1] <= 4;
-            let ic = if first { hw.first_layer_ic } else { hw.mac.ic };
             let window = a.kernel[0] * a.kernel[1];
-            let u_ic = if cin_g == 1 && g > 1 && hw.dw_window_on_ic {
+            let depthwise = cin_g == 1 && g > 1;
+            // A 1x1 conv has no window to reuse: it runs on the pointwise mapping.
+            let (arr, share) = if window == 1 && !depthwise {
+                (pw, pw_share)
+            } else {
+                (hw.mac, 1.0)
+            };
+            let ic = if first { hw.first_layer_ic } else { arr.ic };
+            let u_ic = if depthwise && hw.dw_window_on_ic {
                 // Depthwise: the kernel window takes the input-channel lanes' place.
                 util(window, ic)
             } else {
                 util(cin_g, ic)
             };
-            let u_px = match node.op {
+            let (u_px, waste) = match node.op {
                 // A stride-s transposed conv is s*s sub-convolutions on the input grid.
-                Op::ConvTranspose(_) => util(x[3], hw.mac.px),
-                _ => util(out_nchw[3], hw.mac.px),
+                Op::ConvTranspose(_) => (util(x[3], arr.px), 1.0),
+                _ => {
+                    let [sh, sw] = [a.strides[0].max(1) as f64, a.strides[1].max(1) as f64];
+                    let waste = match hw.stride_waste_axes {
+                        0 => 1.0,
+                        1 => sw,
+                        _ => sw * sh,
+                    };
+                    (util(out_nchw[3], arr.px), waste)
+                }
             };
-            mac_cycles(&mut w, u_ic, util(cout, hw.mac.oc), u_px);
+            mac_cycles(&mut w, share, [u_ic, util(cout, arr.oc), u_px], waste);
             w.stride_h = a.strides[0].max(1);
             w.kernel_h = a.dilations[0] * (a.kernel[0].max(1) - 1) + 1;
             if matches!(node.op, Op::ConvTranspose(_)) {
@@ -292,9 +311,9 @@ pub fn node_work(hw: &HwProfile, graph: &Graph, node: &Node, bits: NodeBits) -> 
             let rows: usize = out_shape.iter().rev().skip(1).product::<usize>().max(1);
             mac_cycles(
                 &mut w,
-                util(k, hw.mac.ic),
-                util(n, hw.mac.oc),
-                util(rows, hw.mac.px),
+                pw_share,
+                [util(k, pw.ic), util(n, pw.oc), util(rows, pw.px)],
+                1.0,
             );
         }
         Op::BatchNorm { .. }
@@ -401,6 +420,32 @@ pub fn fuse_eltwise(graph: &Graph, works: &mut [Option<NodeWork>]) {
         if fusable && let Some(w) = works[i].as_mut() {
             w.folded = true;
             w.cfunc_cycles = 0.0;
+        }
+    }
+}
+
+/// Marks MaxPool / AveragePool nodes that run in the output stage of the conv feeding them (the
+/// conv -> activation -> pool chains Kneron's reports list as one FUSED node): the producer is an
+/// NPU Conv whose only reader is the pool. The pool keeps its bytes but loses its issue overhead
+/// and its PFUNC pass (the pooling unit works on the conv's output stream, overlapped).
+pub fn fuse_pool(graph: &Graph, works: &mut [Option<NodeWork>]) {
+    let producers = graph.producers();
+    let consumers = graph.consumers();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if !matches!(node.op, Op::MaxPool(_) | Op::AveragePool(_)) || works[i].is_none() {
+            continue;
+        }
+        let fusable = node.inputs.first().is_some_and(|&v| {
+            producers[v.0].is_some_and(|p| {
+                works[p.0].is_some()
+                    && matches!(graph.nodes[p.0].op, Op::Conv(_))
+                    && consumers[v.0].len() == 1
+                    && !graph.outputs.contains(&v)
+            })
+        });
+        if fusable && let Some(w) = works[i].as_mut() {
+            w.folded = true;
+            w.pfunc_cycles = 0.0;
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The IP evaluator: per-node costs and model totals (SPEC §8, issue 7).
+//! The IP evaluator: per-node costs and model totals (issues 7 and 18).
 
 use radix_ir::{Graph, Node};
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,9 @@ pub struct NodeCost {
     pub bands: u32,
     /// Fusion group (name of its first node).
     pub group: String,
+    /// What limits the node: "compute" (MAC + CFUNC + PFUNC), "rdma", "wdma", "weights" (weight
+    /// loading) or "overhead" (issue cost), whichever takes longest; "-" for CPU nodes.
+    pub bound: String,
     /// CPU nodes only: estimated time on the SoC's CPU (not part of the NPU FPS).
     pub cpu_runtime_ms: f64,
 }
@@ -129,34 +132,42 @@ impl EvalReport {
         );
         let _ = writeln!(
             s,
-            "{:<40} {:>5} {:>10} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>4}",
+            "{:<40} {:>5} {:>10} {:>5} {:>10} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>4} {:>8}",
             "node",
             "type",
             "MACs",
             "util",
+            "mac_cyc",
+            "dma_B",
+            "weight_B",
             "mac_ms",
             "rdma_ms",
             "wdma_ms",
             "getw_ms",
             "run_ms",
             "sync_ms",
-            "band"
+            "band",
+            "bound"
         );
         for n in &self.nodes {
             let _ = writeln!(
                 s,
-                "{:<40} {:>5} {:>10} {:>5.2} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>4}",
+                "{:<40} {:>5} {:>10} {:>5.2} {:>10.0} {:>9} {:>9} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>4} {:>8}",
                 truncate(&n.name, 40),
                 n.kind,
                 n.macs,
                 n.mac_util,
+                n.mac_cycles,
+                n.rdma_bytes + n.wdma_bytes,
+                n.weight_bytes,
                 n.mac_runtime_ms,
                 n.rdma_runtime_ms,
                 n.wdma_runtime_ms,
                 n.weight_runtime_ms,
                 n.runtime_ms,
                 n.sync_runtime_ms,
-                n.bands
+                n.bands,
+                n.bound
             );
         }
         s
@@ -234,6 +245,7 @@ pub fn evaluate_on(
         works.push((p == Placement::Npu).then(|| cost::node_work(hw, graph, node, b)));
     }
     cost::fuse_eltwise(graph, &mut works);
+    cost::fuse_pool(graph, &mut works);
     let input = PlanInput {
         hw,
         graph,
@@ -273,6 +285,7 @@ pub fn evaluate_on(
             sync_runtime_ms: 0.0,
             bands: 0,
             group: node.name.clone(),
+            bound: "-".into(),
             cpu_runtime_ms: 0.0,
         };
         match (&works[i], &plan.nodes[i]) {
@@ -359,6 +372,20 @@ fn fill_npu(
     c.runtime_ms = t.runtime_ms;
     c.sync_runtime_ms = t.sync_ms;
     c.bands = p.bands;
+    let compute = t.mac_ms + t.cfunc_ms + t.pfunc_ms;
+    c.bound = [
+        ("compute", compute),
+        ("rdma", t.rdma_ms),
+        ("wdma", t.wdma_ms),
+        ("weights", t.getw_ms),
+        ("overhead", t.overhead_ms),
+    ]
+    .into_iter()
+    .fold(("compute", f64::NEG_INFINITY), |a, b| {
+        if b.1 > a.1 { b } else { a }
+    })
+    .0
+    .into();
     c.group = graph
         .nodes
         .get(p.group)

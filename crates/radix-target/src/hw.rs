@@ -2,8 +2,8 @@
 //!
 //! Every figure in a concrete profile (`profile.rs`) carries its source: \[DOC\] Kneron's public
 //! documentation, \[USER\] a user's evaluator report, \[DERIVED\] arithmetic on documented figures,
-//! \[GUESS\] an engineering assumption where nothing public exists, \[FIT\] calibrated against the
-//! published simulated MobileNetV2 FPS. `EVALUATOR.md` explains each one.
+//! \[GUESS\] an engineering assumption where nothing public exists, \[FIT\] calibrated jointly
+//! against the published simulated FPS of five networks (`calibration.rs`). `EVALUATOR.md` explains each one.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,8 +49,17 @@ pub struct CpuProfile {
 pub struct HwProfile {
     /// NPU clock.
     pub clock_mhz: f64,
-    /// MAC array geometry (8-bit operands).
+    /// MAC array geometry (8-bit operands) as a convolution with a kernel window (k > 1) maps
+    /// onto it.
     pub mac: MacArray,
+    /// The lanes a pointwise layer (1x1 Conv, Gemm, MatMul) keeps: without a window to reuse, the
+    /// input feed limits the pixel lanes (`px` of `mac` halved on the platforms where that fits
+    /// the published figures).
+    pub mac_pointwise: MacArray,
+    /// Spatial axes along which a strided convolution still visits every input position (the
+    /// array slides its window at stride 1 and the output stage drops the positions the stride
+    /// skips): 0 = strides are free, 1 = along rows only (cost x s), 2 = both (cost x s^2).
+    pub stride_waste_axes: u8,
     /// 16-bit MAC throughput relative to 8-bit when one operand is 16-bit (both: squared).
     pub mac16_rate: f64,
     /// int4-weight MAC throughput relative to int8 weights (1.0 where int4 only saves bytes).
@@ -70,6 +79,11 @@ pub struct HwProfile {
     pub band_overhead_cycles: f64,
     /// On-chip SRAM for feature maps and weights.
     pub sram_bytes: u64,
+    /// Weight buffer: a layer whose weights fit in half of it has them prefetched while the
+    /// previous layer runs (weight loading overlaps compute); a larger layer's weights stream
+    /// through it while the layer runs, cannot be prefetched (their load adds to the layer's
+    /// time), and are fetched again for every feature-map band the layer is split into.
+    pub weight_buffer_bytes: u64,
     /// Effective peak DDR->SRAM feature-map read bandwidth (RDMA), GB/s (1e9 B/s).
     pub rdma_gbps: f64,
     /// Effective peak SRAM->DDR write bandwidth (WDMA), GB/s.

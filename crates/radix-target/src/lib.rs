@@ -15,6 +15,7 @@
 //! * [`zoo`] builds shape-faithful reference graphs (MobileNet V1/V2, ResNet-50) for tests and
 //!   benchmarks without reading a model file.
 
+pub mod calibration;
 pub mod cost;
 pub mod eval;
 pub mod hw;

@@ -4,8 +4,9 @@
 //! Source tags: \[DOC\] Kneron documentation (toolchain manual / SDK docs in the public
 //! `kneron/document_center` repository); \[USER\] evaluator reports users published;
 //! \[DATASHEET\] Kneron product pages as quoted publicly; \[DERIVED\] arithmetic on the above;
-//! \[GUESS\] an assumption where nothing public exists; \[FIT\] calibrated to the published
-//! simulated MobileNetV2 FPS (`docs/toolchain/appendix/performance.md`).
+//! \[GUESS\] an assumption where nothing public exists; \[FIT\] calibrated jointly to the
+//! published simulated FPS of five networks (`calibration.rs`; a test re-derives every \[FIT\]
+//! value).
 
 use radix_ir::{Graph, Node};
 use serde::Serialize;
@@ -150,15 +151,12 @@ const CAPS_FULL: Capabilities = Capabilities {
     max_model_inputs: 5,
 };
 
-/// Issue cost of one NPU node on the platforms where it was not fitted: \[GUESS\] about a
-/// microsecond of command fetch / setup / drain at the NPU clock.
-const OVERHEAD_GUESS: f64 = 1000.0;
 /// Extra issue cost of each additional row band. \[GUESS\]
 const BAND_OVERHEAD_GUESS: f64 = 200.0;
 /// Output rows the DMA streams per pipeline step of an untiled node. \[GUESS\] a small line
 /// buffer.
 const STRIPE_ROWS_GUESS: u32 = 4;
-/// CFUNC / PFUNC bytes per cycle. \[GUESS\] one 128-bit SRAM entry per cycle; the entry width is
+/// PFUNC bytes per cycle. \[GUESS\] one 128-bit SRAM entry per cycle; the entry width is
 /// \[DOC\] (every documented NPU layout packs 16 bytes per entry).
 const UNIT_BYTES_PER_CYCLE: f64 = 16.0;
 
@@ -192,26 +190,37 @@ pub static KL520: PlatformProfile = PlatformProfile {
     hw: HwProfile {
         // [DERIVED] Kneron quotes the KL520 at 0.3 TOPS / 345 GOPS: 576 MACs x 2 x 300 MHz.
         clock_mhz: 300.0,
-        // [DERIVED] 576 MACs. Split [FIT]: 16 input-channel lanes with depthwise convs on one
-        // lane reproduce Kneron's published "total theoretical convolution time" of MobileNetV2
-        // on the 520 (3.816 ms; ours 3.918 ms), 8 lanes would give 3.2 ms.
+        // [DERIVED] 576 MACs. Split [FIT] (16x36x1 or 16x18x2, calibration.rs); 16 input-channel
+        // lanes with depthwise convs on one lane also match Kneron's published "total theoretical
+        // convolution time" of MobileNetV2 on the 520 (3.816 ms).
         mac: MacArray {
             ic: 16,
             oc: 36,
             px: 1,
         },
+        // [FIT] pointwise mapping (1x1 convs, Gemm): see EVALUATOR.md.
+        mac_pointwise: MacArray {
+            ic: 16,
+            oc: 18,
+            px: 1,
+        },
+        // [FIT] strided convs pay the skipped positions along rows and columns.
+        stride_waste_axes: 2,
         // No int16 on the 520; kept for completeness. [GUESS]
         mac16_rate: 0.5,
         // [GUESS] quoted without an int4 figure: int4 weights only save bytes.
         int4_rate: 1.0,
-        // [FIT] to 54.18 fps on MobileNetV2.
-        mac_efficiency: 0.325,
-        // [FIT] see `mac`: depthwise convs leave 15 of 16 input lanes idle.
+        // [FIT] jointly to the five published networks (calibration.rs).
+        mac_efficiency: 0.875,
+        // [FIT] depthwise convs leave 15 of 16 input lanes idle.
         dw_window_on_ic: false,
         // [DOC] 4W4C8B input layout: the first conv reads 4 channels x 4 pixels per entry.
         first_layer_ic: 4,
-        node_overhead_cycles: OVERHEAD_GUESS,
+        // [FIT]
+        node_overhead_cycles: 0.0,
         band_overhead_cycles: BAND_OVERHEAD_GUESS,
+        // [FIT] among 128 KiB .. 1 MiB.
+        weight_buffer_bytes: 256 * 1024,
         // [USER] 520 SRAM 512 KiB.
         sram_bytes: 512 * 1024,
         // [USER] evaluator reports: RDMA / WDMA / weight 0.8 GB/s.
@@ -219,7 +228,8 @@ pub static KL520: PlatformProfile = PlatformProfile {
         wdma_gbps: 0.8,
         getw_gbps: 0.8,
         stripe_rows: STRIPE_ROWS_GUESS,
-        cfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
+        // [FIT] among 4 / 8 / 16.
+        cfunc_bytes_per_cycle: 4.0,
         pfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
         // [DOC] 520 output layout 16W1C8B: one channel per row, rows aligned to 16 bytes.
         layout: FmLayout {
@@ -261,18 +271,30 @@ pub static KL720: PlatformProfile = PlatformProfile {
             oc: 16,
             px: 4,
         },
+        // [FIT] pointwise mapping (1x1 convs, Gemm): see EVALUATOR.md.
+        mac_pointwise: MacArray {
+            ic: 16,
+            oc: 16,
+            px: 2,
+        },
+        // [FIT] strided convs pay the skipped positions along rows and columns.
+        stride_waste_axes: 2,
         // [GUESS] a 16-bit operand halves the rate.
         mac16_rate: 0.5,
         // [DOC] no int4 on the 720.
         int4_rate: 1.0,
-        // [FIT] to 683.1 fps on MobileNetV2.
-        mac_efficiency: 0.475,
-        // [FIT] inferred: the published 720 runs MobileNetV2 1.58x faster than MobileNetV1,
-        // which a one-lane depthwise conv cannot reproduce.
+        // [FIT] jointly to the five published networks (calibration.rs); at the top of the
+        // grid: the 720 runs the big 3x3 convs of Tiny YOLOv3 at its full nominal rate.
+        mac_efficiency: 1.0,
+        // [FIT] the published 720 runs MobileNetV2 1.58x faster than MobileNetV1, which a
+        // one-lane depthwise conv cannot reproduce.
         dw_window_on_ic: true,
         first_layer_ic: 4,
-        node_overhead_cycles: OVERHEAD_GUESS,
+        // [FIT]
+        node_overhead_cycles: 0.0,
         band_overhead_cycles: BAND_OVERHEAD_GUESS,
+        // [FIT] among 128 KiB .. 1 MiB.
+        weight_buffer_bytes: 1024 * 1024,
         // [GUESS]
         sram_bytes: 1024 * 1024,
         // [GUESS] the evaluator defaults documented for the 530 (8 GB/s) and reported for the
@@ -282,7 +304,8 @@ pub static KL720: PlatformProfile = PlatformProfile {
         wdma_gbps: 8.0,
         getw_gbps: 8.0,
         stripe_rows: STRIPE_ROWS_GUESS,
-        cfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
+        // [FIT] among 4 / 8 / 16.
+        cfunc_bytes_per_cycle: 4.0,
         pfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
         layout: LAYOUT_1W16C,
         input_layout: LAYOUT_4W4C,
@@ -315,16 +338,26 @@ pub static KL530: PlatformProfile = PlatformProfile {
             oc: 16,
             px: 2,
         },
+        // [FIT] pointwise mapping (1x1 convs, Gemm): see EVALUATOR.md.
+        mac_pointwise: MacArray {
+            ic: 16,
+            oc: 16,
+            px: 2,
+        },
+        // [FIT] strided convs pay the skipped positions along rows.
+        stride_waste_axes: 1,
         mac16_rate: 0.5,
         // [DATASHEET] 1 TOPS int4 = 2 x the 0.512 TOPS int8 of 512 MACs at 500 MHz.
         int4_rate: 2.0,
-        // [FIT] with `node_overhead_cycles`, least squares on MobileNetV2 / V1 / ResNet-50.
-        mac_efficiency: 0.675,
+        // [FIT] jointly to the five published networks (calibration.rs).
+        mac_efficiency: 0.975,
         dw_window_on_ic: true,
         first_layer_ic: 4,
         // [FIT]
-        node_overhead_cycles: 5000.0,
+        node_overhead_cycles: 8000.0,
         band_overhead_cycles: BAND_OVERHEAD_GUESS,
+        // [FIT] among 128 KiB .. 1 MiB.
+        weight_buffer_bytes: 256 * 1024,
         // [GUESS]
         sram_bytes: 1024 * 1024,
         // [DOC] "RDMA/WDMA/GETW_bandwidth_GBPs = 8 GB/s".
@@ -332,7 +365,8 @@ pub static KL530: PlatformProfile = PlatformProfile {
         wdma_gbps: 8.0,
         getw_gbps: 8.0,
         stripe_rows: STRIPE_ROWS_GUESS,
-        cfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
+        // [FIT] among 4 / 8 / 16.
+        cfunc_bytes_per_cycle: 8.0,
         pfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
         layout: LAYOUT_1W16C,
         input_layout: LAYOUT_4W4C,
@@ -357,25 +391,36 @@ pub static KL630: PlatformProfile = PlatformProfile {
         cpu_ops: ops::CPU_OPS,
     },
     hw: HwProfile {
-        // [DERIVED] Kneron quotes 0.5 TOPS int8 / 1 TOPS int4, the 530's figures: same array
-        // and clock assumed.
+        // [DERIVED] Kneron quotes 0.5 TOPS int8 / 1 TOPS int4, the 530's figures: same clock
+        // assumed.
         clock_mhz: 500.0,
+        // [FIT] 16x16x4 = 1024 MACs, against the 512 the quoted TOPS imply: the published 630
+        // runs Tiny YOLOv3's 2.67 GMAC of 3x3 convs in 9.96 ms, above 512 MACs x 500 MHz even
+        // at 100% efficiency. What the 630 really has is not public.
         mac: MacArray {
+            ic: 16,
+            oc: 16,
+            px: 4,
+        },
+        // [FIT] pointwise mapping (1x1 convs, Gemm): see EVALUATOR.md.
+        mac_pointwise: MacArray {
             ic: 16,
             oc: 16,
             px: 2,
         },
+        // [FIT] strided convs pay the skipped positions along rows and columns.
+        stride_waste_axes: 2,
         mac16_rate: 0.5,
         int4_rate: 2.0,
-        // [FIT] with `node_overhead_cycles`. Lower than the 530's although the nominal array is
-        // the same: the published 630 simulations are ~0.65x the 530's on compute-bound
-        // networks (a lower clock or a narrower datapath we cannot identify).
-        mac_efficiency: 0.45,
+        // [FIT] jointly to the five published networks (calibration.rs).
+        mac_efficiency: 0.70,
         dw_window_on_ic: true,
         first_layer_ic: 4,
         // [FIT]
-        node_overhead_cycles: 12000.0,
+        node_overhead_cycles: 24000.0,
         band_overhead_cycles: BAND_OVERHEAD_GUESS,
+        // [FIT] among 128 KiB .. 1 MiB.
+        weight_buffer_bytes: 512 * 1024,
         // [GUESS] larger than the 530's: the published 630 beats the 530 on the
         // feature-map-heavy networks (Tiny YOLOv3, UNet) while losing on the others.
         sram_bytes: 2 * 1024 * 1024,
@@ -384,7 +429,8 @@ pub static KL630: PlatformProfile = PlatformProfile {
         wdma_gbps: 8.0,
         getw_gbps: 8.0,
         stripe_rows: STRIPE_ROWS_GUESS,
-        cfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
+        // [FIT] among 4 / 8 / 16.
+        cfunc_bytes_per_cycle: 4.0,
         pfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
         layout: LAYOUT_1W16C,
         input_layout: LAYOUT_4W4C,
@@ -417,16 +463,27 @@ pub static KL730: PlatformProfile = PlatformProfile {
             oc: 32,
             px: 4,
         },
+        // [FIT] pointwise mapping (1x1 convs, Gemm): see EVALUATOR.md.
+        mac_pointwise: MacArray {
+            ic: 16,
+            oc: 32,
+            px: 4,
+        },
+        // [FIT] strided convs pay the skipped positions along rows and columns.
+        stride_waste_axes: 2,
         mac16_rate: 0.5,
         // [DATASHEET] int4 = 2 x int8.
         int4_rate: 2.0,
-        // [FIT] to 812.5 fps on MobileNetV2. Low: "eTOPS" are "equivalent" TOPS, so the
-        // physical array is likely smaller or slower than 3.6 TOPS suggests.
-        mac_efficiency: 0.30,
+        // [FIT] jointly to the five published networks (calibration.rs). Below 1: "eTOPS" are
+        // "equivalent" TOPS, the physical datapath is likely smaller or slower.
+        mac_efficiency: 0.75,
         dw_window_on_ic: true,
         first_layer_ic: 4,
-        node_overhead_cycles: OVERHEAD_GUESS,
+        // [FIT]
+        node_overhead_cycles: 4000.0,
         band_overhead_cycles: BAND_OVERHEAD_GUESS,
+        // [FIT] among 128 KiB .. 1 MiB.
+        weight_buffer_bytes: 128 * 1024,
         // [GUESS]
         sram_bytes: 2 * 1024 * 1024,
         // [USER] 730 evaluator: RDMA 8, WDMA 8, weight 4.5 GB/s.
@@ -434,7 +491,8 @@ pub static KL730: PlatformProfile = PlatformProfile {
         wdma_gbps: 8.0,
         getw_gbps: 4.5,
         stripe_rows: STRIPE_ROWS_GUESS,
-        cfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
+        // [FIT] among 4 / 8 / 16.
+        cfunc_bytes_per_cycle: 4.0,
         pfunc_bytes_per_cycle: UNIT_BYTES_PER_CYCLE,
         layout: LAYOUT_1W16C,
         input_layout: LAYOUT_4W4C,

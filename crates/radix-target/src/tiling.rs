@@ -129,7 +129,13 @@ pub fn node_timing(hw: &HwProfile, work: &NodeWork, plan: &NodePlan) -> NodeTimi
     // last step's write stick out; weights were prefetched during the previous node.
     let pipe =
         (rdma_ms + compute + wdma_ms) / n + (n - 1.0) / n * compute.max(rdma_ms).max(wdma_ms);
-    let sync_ms = pipe.max(getw_ms) + overhead_ms;
+    // Weights that fit the weight buffer were prefetched during the previous node; larger ones
+    // stream in while the node runs and their load cannot be hidden.
+    let sync_ms = if streams_weights(hw, work) {
+        pipe + getw_ms + overhead_ms
+    } else {
+        pipe.max(getw_ms) + overhead_ms
+    };
     NodeTiming {
         mac_ms,
         cfunc_ms,
@@ -140,6 +146,37 @@ pub fn node_timing(hw: &HwProfile, work: &NodeWork, plan: &NodePlan) -> NodeTimi
         overhead_ms,
         runtime_ms: compute + rdma_ms + wdma_ms + getw_ms + overhead_ms,
         sync_ms,
+    }
+}
+
+/// True when `work`'s weights do not fit in half the weight buffer: they cannot be prefetched
+/// (double-buffered) and are fetched again for every feature-map band.
+pub fn streams_weights(hw: &HwProfile, work: &NodeWork) -> bool {
+    work.weight_bytes > hw.weight_buffer_bytes / 2
+}
+
+/// Weight chunks, feature-map budget and weight bytes loaded for a banded node: streamed weights
+/// are re-fetched once per band; otherwise weights that take more than half the free SRAM are
+/// split into chunks and the input is re-read once per chunk.
+fn banded_weights(hw: &HwProfile, work: &NodeWork, avail: u64) -> (u64, u64) {
+    if streams_weights(hw, work) {
+        // Streamed through the weight buffer: the SRAM holds feature-map bands only.
+        (1, avail)
+    } else if work.weight_bytes <= avail / 2 {
+        (1, avail - work.weight_bytes)
+    } else {
+        (
+            work.weight_bytes.div_ceil((avail / 4).max(1)),
+            avail - avail / 4,
+        )
+    }
+}
+
+fn weight_loads(hw: &HwProfile, work: &NodeWork, bands: u32) -> u64 {
+    if streams_weights(hw, work) {
+        work.weight_bytes * bands.max(1) as u64
+    } else {
+        work.weight_bytes
     }
 }
 
@@ -303,14 +340,7 @@ pub(crate) fn plan_default(input: &PlanInput<'_>) -> Plan {
             let avail = budget
                 .saturating_sub(live_other(&live) + resident_in)
                 .max(budget / 4);
-            let (wchunks, fm_avail) = if work.weight_bytes <= avail / 2 {
-                (1, avail - work.weight_bytes)
-            } else {
-                (
-                    work.weight_bytes.div_ceil((avail / 4).max(1)),
-                    avail - avail / 4,
-                )
-            };
+            let (wchunks, fm_avail) = banded_weights(input.hw, work, avail);
             let (bands, halo_bytes) = default_bands(work, ddr_in, out, fm_avail / 2);
             for &(o, _) in &work.out_bytes {
                 in_ddr[o.0] = true;
@@ -324,7 +354,7 @@ pub(crate) fn plan_default(input: &PlanInput<'_>) -> Plan {
                 bands,
                 rdma_bytes: (ddr_in + reread) * wchunks,
                 wdma_bytes: wdma + out,
-                weight_load_bytes: work.weight_bytes,
+                weight_load_bytes: weight_loads(input.hw, work, bands),
                 group: i,
             }
         };
@@ -502,21 +532,13 @@ fn plan_default_isolated(input: &PlanInput<'_>, _spill: &[bool]) -> Vec<NodePlan
                     group: i,
                 }
             } else {
-                let avail = budget;
-                let (wchunks, fm_avail) = if work.weight_bytes <= avail / 2 {
-                    (1, avail - work.weight_bytes)
-                } else {
-                    (
-                        work.weight_bytes.div_ceil((avail / 4).max(1)),
-                        avail - avail / 4,
-                    )
-                };
+                let (wchunks, fm_avail) = banded_weights(input.hw, work, budget);
                 let (bands, halo_bytes) = default_bands(work, ddr_in, out, fm_avail / 2);
                 NodePlan {
                     bands,
                     rdma_bytes: (ddr_in + (bands as u64 - 1) * halo_bytes) * wchunks,
                     wdma_bytes: out,
-                    weight_load_bytes: work.weight_bytes,
+                    weight_load_bytes: weight_loads(input.hw, work, bands),
                     group: i,
                 }
             }

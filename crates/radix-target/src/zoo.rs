@@ -267,3 +267,103 @@ pub fn resnet50(hw: usize) -> Graph {
     y = b.gemm(y, 1000);
     b.finish(&[y])
 }
+
+/// LeakyReLU(0.1) as darknet uses it, fused into the conv.
+pub const LEAKY: Activation = Activation::LeakyRelu { alpha: 0.1 };
+
+impl Builder {
+    /// MaxPool with explicit (top, left, bottom, right) pads.
+    pub fn maxpool_pads(&mut self, x: ValueId, k: usize, s: usize, pads: [usize; 4]) -> ValueId {
+        let a = PoolAttrs {
+            kernel: [k, k],
+            strides: [s, s],
+            pads,
+            dilations: [1, 1],
+            ceil_mode: false,
+            count_include_pad: false,
+        };
+        self.node(Op::MaxPool(a), vec![x])
+    }
+
+    /// Nearest-neighbour 2x upsampling (darknet `upsample`, ONNX Resize nearest / floor).
+    pub fn upsample2(&mut self, x: ValueId) -> ValueId {
+        let s = self.g.shape(x).to_vec();
+        let a = radix_ir::op::ResizeAttrs {
+            mode: radix_ir::op::ResizeMode::Nearest,
+            coord: radix_ir::op::ResizeCoord::Asymmetric,
+            nearest: radix_ir::op::ResizeNearest::Floor,
+            scales: [2.0, 2.0],
+            out_hw: [2 * s[2], 2 * s[3]],
+        };
+        self.node(Op::Resize(a), vec![x])
+    }
+
+    /// Concatenation along channels.
+    pub fn concat(&mut self, xs: Vec<ValueId>) -> ValueId {
+        self.node(Op::Concat { axis: 1 }, xs)
+    }
+}
+
+/// Tiny YOLOv3 (`yolov3-tiny.cfg`, 80 classes) at `hw` x `hw`, BN folded, LeakyReLU fused: 13
+/// convs, 6 max-pools (the last one stride 1), a 2x upsample and a concat; outputs the two
+/// 255-channel heads. Same layers as `fixtures/models/tiny_yolov3_arch_const.onnx.gz`.
+pub fn tiny_yolov3(hw: usize) -> Graph {
+    let (mut b, x) = Builder::new("tiny_yolov3", &[1, 3, hw, hw]);
+    let mut y = x;
+    let mut route = x;
+    for (i, c) in [16, 32, 64, 128, 256].into_iter().enumerate() {
+        y = b.conv(y, c, 3, 1, 1, 1, LEAKY);
+        if i == 4 {
+            route = y;
+        }
+        y = b.maxpool(y, 2, 2, 0);
+    }
+    y = b.conv(y, 512, 3, 1, 1, 1, LEAKY);
+    y = b.maxpool_pads(y, 2, 1, [0, 0, 1, 1]);
+    y = b.conv(y, 1024, 3, 1, 1, 1, LEAKY);
+    let p = b.conv(y, 256, 1, 1, 0, 1, LEAKY);
+    let h = b.conv(p, 512, 3, 1, 1, 1, LEAKY);
+    let out13 = b.conv(h, 255, 1, 1, 0, 1, Activation::None);
+    let l = b.conv(p, 128, 1, 1, 0, 1, LEAKY);
+    let u = b.upsample2(l);
+    let c = b.concat(vec![u, route]);
+    let h = b.conv(c, 256, 3, 1, 1, 1, LEAKY);
+    let out26 = b.conv(h, 255, 1, 1, 0, 1, Activation::None);
+    b.finish(&[out13, out26])
+}
+
+/// YOLOv3 (`yolov3.cfg`: Darknet-53 and three heads, 80 classes) at `hw` x `hw`, BN folded,
+/// LeakyReLU fused, residual Adds after the activation: 75 convs, 23 Adds, 2 upsamples, 2
+/// concats; outputs the three 255-channel heads.
+pub fn yolov3(hw: usize) -> Graph {
+    let (mut b, x) = Builder::new("yolov3", &[1, 3, hw, hw]);
+    let mut y = b.conv(x, 32, 3, 1, 1, 1, LEAKY);
+    let mut routes = Vec::new();
+    for (c, n) in [(64, 1), (128, 2), (256, 8), (512, 8), (1024, 4)] {
+        y = b.conv(y, c, 3, 2, 1, 1, LEAKY);
+        for _ in 0..n {
+            let h = b.conv(y, c / 2, 1, 1, 0, 1, LEAKY);
+            let h = b.conv(h, c, 3, 1, 1, 1, LEAKY);
+            y = b.add(y, h);
+        }
+        routes.push(y);
+    }
+    let mut outs = Vec::new();
+    let mut c = 512;
+    for scale in 0..3 {
+        for _ in 0..2 {
+            y = b.conv(y, c, 1, 1, 0, 1, LEAKY);
+            y = b.conv(y, 2 * c, 3, 1, 1, 1, LEAKY);
+        }
+        let branch = b.conv(y, c, 1, 1, 0, 1, LEAKY);
+        let h = b.conv(branch, 2 * c, 3, 1, 1, 1, LEAKY);
+        outs.push(b.conv(h, 255, 1, 1, 0, 1, Activation::None));
+        if scale < 2 {
+            let l = b.conv(branch, c / 2, 1, 1, 0, 1, LEAKY);
+            let u = b.upsample2(l);
+            y = b.concat(vec![u, routes[3 - scale]]);
+            c /= 2;
+        }
+    }
+    b.finish(&outs)
+}
