@@ -32,7 +32,7 @@ fn every_change_of_a_header_region_byte_is_rejected() {
             let err = open(&data).expect_err(&format!("byte {pos} ^ {mask:#x} accepted"));
             let ok = match pos {
                 0..8 => matches!(err, BieError::NotABie),
-                8..10 => matches!(err, BieError::UnsupportedVersion { supported: 1, .. }),
+                8..10 => matches!(err, BieError::UnsupportedVersion { supported: 2, .. }),
                 // The header length moves every later field: any framing or auth error.
                 10..14 => !matches!(err, BieError::PayloadDecode(_)),
                 _ if pos < 14 + h => matches!(err, BieError::AuthenticationFailed),
@@ -205,12 +205,12 @@ fn future_and_unknown_versions_are_rejected() {
         expect(open(&data[..10]).map(drop));
     }
     let msg = BieError::UnsupportedVersion {
-        found: 2,
-        supported: 1,
+        found: 3,
+        supported: 2,
     }
     .to_string();
     assert!(
-        msg.contains("version 2") && msg.contains("newer radix"),
+        msg.contains("version 3") && msg.contains("newer radix"),
         "{msg}"
     );
 }

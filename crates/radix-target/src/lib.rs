@@ -1,14 +1,14 @@
 //! Radix hardware targets: Kneron-class NPU platforms (KL520 / KL530 / KL630 / KL720 / KL730).
 //!
 //! * [`Platform`] names a chip; [`Capabilities`] says which bitwidths and scale formats it serves
-//!   and [`Platform::check_bitwidth_request`] rejects what it cannot (SPEC §4).
+//!   and [`Platform::check_bitwidth_request`] rejects what it cannot (docs/USER_GUIDE.md, Platforms).
 //! * [`PlatformProfile`] is the data that describes one platform: capabilities, operator table
 //!   ([`OpTable`], see `OPS.md`) and hardware profile ([`HwProfile`], see `EVALUATOR.md`).
 //!   Supporting a new NPU means writing one more profile (or implementing [`Target`]).
 //! * [`placement`] decides where a node runs: [`Placement::Npu`], [`Placement::Cpu`] or
 //!   [`Placement::Unsupported`]; [`check_graph`] turns the latter into the toolchain's
 //!   `Invalid program input: undefined CPU op [..] of node [..]` error.
-//! * [`evaluate`] is the IP evaluator (SPEC §8): a per-node cost model (MACs, MAC cycles with
+//! * [`evaluate`] is the IP evaluator (`EVALUATOR.md`): a per-node cost model (MACs, MAC cycles with
 //!   array utilisation, DMA bytes and times, weight loading, CFUNC/PFUNC, overlap) and model
 //!   totals (FPS, ITC, RV/WV, bandwidths, NPU vs CPU nodes), with two compiler tiling
 //!   strategies ([`CompilerTiling`]).

@@ -13,7 +13,7 @@ use crate::TargetError;
 pub enum Placement {
     /// On the NPU, in fixed point.
     Npu,
-    /// On the SoC's CPU, in float between a dequantize and a quantize (SPEC §3).
+    /// On the SoC's CPU, in float between a dequantize and a quantize (docs/FIXED_POINT.md).
     Cpu,
     /// Neither: the toolchain rejects the model ([`TargetError::UndefinedCpuOp`]).
     Unsupported,
@@ -58,7 +58,7 @@ pub struct OpTable {
     pub cpu_ops: &'static [&'static str],
 }
 
-/// Ops every platform's NPU runs (the KL520 set). \[DOC\] kneron-facts "Operator support".
+/// Ops every platform's NPU runs (the KL520 set). \[DOC\] Kneron toolchain manual, operator support appendix.
 pub const NPU_BASE: &[&str] = &[
     "Conv",
     "Gemm",

@@ -1,4 +1,4 @@
-//! Platforms, their capabilities (SPEC §4) and the validation of bitwidth requests.
+//! Platforms, their capabilities (docs/USER_GUIDE.md, Platforms) and the validation of bitwidth requests.
 
 use std::fmt;
 use std::str::FromStr;
@@ -175,7 +175,7 @@ pub fn allowed_values(option: &str) -> Option<&'static [BitwidthMode]> {
     }
 }
 
-/// What a platform can do (SPEC §4 table, kneron-facts "Platforms").
+/// What a platform can do (the table of docs/USER_GUIDE.md, Platforms).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Capabilities {
     /// int16 datapath and int16 weights. \[DOC\] not on 520.
@@ -184,7 +184,7 @@ pub struct Capabilities {
     pub int4_weights: bool,
     /// "mix light", "mix balance" and "mixbw". \[DOC\] not on 520.
     pub mix_modes: bool,
-    /// Non-power-of-two scale. SPEC §3: 520 is pure power of two (scale = 1).
+    /// Non-power-of-two scale (docs/FIXED_POINT.md): 520 is pure power of two (scale = 1).
     pub non_pow2_scale: bool,
     /// Per-output-channel weight parameters. \[SRC\] 520 keeps a per-channel radix; all have it.
     pub per_channel_weights: bool,

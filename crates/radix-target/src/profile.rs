@@ -163,7 +163,7 @@ const UNIT_BYTES_PER_CYCLE: f64 = 16.0;
 /// KL520.
 pub static KL520: PlatformProfile = PlatformProfile {
     platform: Platform::Kl520,
-    // [DOC] no int16, no mix modes; int4 weights yes; power-of-two scale only (SPEC §4).
+    // [DOC] no int16, no mix modes; int4 weights yes; power-of-two scale only (docs/USER_GUIDE.md, Platforms).
     caps: Capabilities {
         int16: false,
         int4_weights: true,
