@@ -564,6 +564,7 @@ const COLUMNS: &[Col] = &[
     Col { key: "pfunc_runtime_ms", head: "PFUNC ms", help: "pooling/layout unit runtime (ms)", numeric: true, cell: |n| f(n.pfunc_runtime_ms), total: Total::Time(|n| n.pfunc_runtime_ms) },
     Col { key: "runtime_ms", head: "Runtime ms", help: "sum of the unit runtimes (ms)", numeric: true, cell: |n| f(n.runtime_ms), total: Total::Time(|n| n.runtime_ms) },
     Col { key: "sync_runtime_ms", head: "SYNC ms", help: "runtime with overlap (ms)", numeric: true, cell: |n| f(n.sync_runtime_ms), total: Total::Time(|n| n.sync_runtime_ms) },
+    Col { key: "bound", head: "Bound", help: "what limits the node: compute, rdma, wdma, weights (loading) or overhead", numeric: false, cell: |n| n.bound.as_deref().map(esc), total: Total::No },
 ];
 
 /// The `data-col` keys of the node table, in column order (after the `index` column).

@@ -146,6 +146,10 @@ pub struct NodeRow {
     pub runtime_ms: Option<f64>,
     #[serde(with = "float_serde::opt_f64")]
     pub sync_runtime_ms: Option<f64>,
+    /// What limits the node in the estimate: "compute", "rdma", "wdma", "weights" or
+    /// "overhead" (whichever takes longest); "-" for CPU nodes.
+    #[serde(default)]
+    pub bound: Option<String>,
 }
 
 /// Histogram of one tensor's calibration values.

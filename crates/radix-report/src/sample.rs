@@ -327,6 +327,7 @@ pub fn sample_report(n: usize) -> Report {
             pfunc_runtime_ms: pfunc,
             runtime_ms: runtime,
             sync_runtime_ms: sync,
+            bound: None,
         });
     }
     let itc: f64 = nodes.iter().filter_map(|n| n.sync_runtime_ms).sum();

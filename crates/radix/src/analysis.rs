@@ -630,6 +630,7 @@ fn node_rows(
                 pfunc_runtime_ms: c.map(|c| c.pfunc_runtime_ms),
                 runtime_ms: c.map(|c| c.runtime_ms),
                 sync_runtime_ms: c.map(|c| c.sync_runtime_ms),
+                bound: c.map(|c| c.bound.clone()),
             }
         })
         .collect()
