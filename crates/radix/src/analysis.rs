@@ -38,6 +38,85 @@ impl AnalysisOutput {
     }
 }
 
+/// A model quantized in memory by [`ModelConfig::quantize`].
+#[derive(Clone, Debug)]
+pub struct Quantized {
+    /// The fixed-point model: run it with [`crate::inference`], seal it with [`crate::bie`].
+    pub model: QuantModel,
+    /// The per-tensor statistics its ranges were chosen from.
+    pub calibration: radix_quant::Calibration,
+    /// What the quantizer noticed (e.g. a tensor that never varied).
+    pub warnings: Vec<String>,
+    /// Nodes whose biases bias adjust changed (`optimize` 1-4), else `None`.
+    pub bias_adjusted_nodes: Option<usize>,
+    /// The calibration inputs, validated, in graph input order (one `Vec` per item).
+    pub items: Vec<Vec<ArrayD<f32>>>,
+}
+
+impl ModelConfig {
+    /// Quantizes the float model in memory (prepare, calibrate on `inputs`, quantize, and bias
+    /// adjust when `opts.optimize` asks for it) and returns the fixed-point model. Nothing is
+    /// written; `opts.output_dir` and `opts.mode` are not used. Verification, the performance
+    /// estimate, sealing and reports are separate steps ([`ModelConfig::analysis`] composes
+    /// them all).
+    pub fn quantize(&self, inputs: &InputMapping, opts: &AnalysisOptions) -> Result<Quantized> {
+        let ModelSource::Onnx { graph, .. } = &self.source else {
+            return Err(Error::Other(format!(
+                "`{}` is already quantized (BIE); quantize needs the float ONNX model",
+                self.name
+            )));
+        };
+        let (cfg, _) = opts.resolve(self.platform)?;
+        let pool = thread_pool(opts.threads)?;
+        let mut g = graph.clone();
+        radix_quant::prepare(&mut g);
+        let mut q = pool.install(|| quantize_prepared(&g, inputs, &cfg, opts))?;
+        q.warnings.splice(0..0, opts.deprecations());
+        Ok(q)
+    }
+}
+
+pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Other(e.to_string()))
+}
+
+/// Calibrate, quantize and bias adjust a prepared graph (in the caller's thread pool).
+fn quantize_prepared(
+    g: &Graph,
+    inputs: &InputMapping,
+    cfg: &radix_quant::QuantConfig,
+    opts: &AnalysisOptions,
+) -> Result<Quantized> {
+    let items = radix_quant::validate_inputs(g, inputs)?;
+    let calibration = radix_quant::calibrate(g, &items, opts.progress)?;
+    let quantized = radix_quant::quantize(g, &calibration, cfg)?;
+    let mut model = quantized.model;
+    let mut bias_adjusted_nodes = None;
+    if let Some(how) = radix_quant::BiasAdjust::from_optimize(opts.optimize) {
+        let pb = if opts.progress {
+            radix_quant::calibrate::progress(1, "bias adjust")
+        } else {
+            indicatif_hidden()
+        };
+        let done = radix_quant::adjust_bias(&mut model, &items, how, &mut |k, total| {
+            pb.set_length(total as u64);
+            pb.set_position(k as u64);
+        })?;
+        pb.finish_and_clear();
+        bias_adjusted_nodes = Some(done.nodes);
+    }
+    Ok(Quantized {
+        model,
+        calibration,
+        warnings: quantized.warnings,
+        bias_adjusted_nodes,
+        items,
+    })
+}
+
 fn bits_name(b: u8) -> String {
     format!("int{b}")
 }
@@ -64,10 +143,7 @@ impl ModelConfig {
         };
         let (cfg, tiling) = opts.resolve(self.platform)?;
         prepare_output_dir(&opts.output_dir)?;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(opts.threads)
-            .build()
-            .map_err(|e| Error::Other(e.to_string()))?;
+        let pool = thread_pool(opts.threads)?;
         let mut warnings = opts.deprecations();
         let mut summary = Summary {
             model_name: self.name.clone(),
@@ -115,28 +191,15 @@ impl ModelConfig {
                 findings: Vec::new(),
             });
         }
-        let items = radix_quant::validate_inputs(&g, inputs)?;
-        let (quantized, calib) = pool.install(|| -> Result<_> {
-            let calib = radix_quant::calibrate(&g, &items, opts.progress)?;
-            Ok((radix_quant::quantize(&g, &calib, &cfg)?, calib))
-        })?;
-        warnings.extend(quantized.warnings.iter().cloned());
-        let mut model = quantized.model;
-        if let Some(how) = radix_quant::BiasAdjust::from_optimize(opts.optimize) {
-            let pb = if opts.progress {
-                radix_quant::calibrate::progress(1, "bias adjust")
-            } else {
-                indicatif_hidden()
-            };
-            let done = pool.install(|| {
-                radix_quant::adjust_bias(&mut model, &items, how, &mut |k, total| {
-                    pb.set_length(total as u64);
-                    pb.set_position(k as u64);
-                })
-            })?;
-            pb.finish_and_clear();
-            summary.bias_adjusted_nodes = Some(done.nodes);
-        }
+        let Quantized {
+            mut model,
+            calibration: calib,
+            warnings: quant_warnings,
+            bias_adjusted_nodes,
+            items,
+        } = pool.install(|| quantize_prepared(&g, inputs, &cfg, opts))?;
+        warnings.extend(quant_warnings);
+        summary.bias_adjusted_nodes = bias_adjusted_nodes;
         summary.num_calibration_inputs = items.len();
         // Verification: every quantizing mode measures the fast engine against float on at least
         // the first input (mode 1 too: milliseconds), modes 2 and 3 also check the fast engine

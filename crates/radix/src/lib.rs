@@ -23,7 +23,7 @@ pub use radix_ir::qmodel::QuantModel;
 pub use radix_quant::InputMapping;
 pub use radix_target::{CompilerTiling, Platform};
 
-pub use analysis::{AnalysisOutput, LOW_SNR_DB};
+pub use analysis::{AnalysisOutput, LOW_SNR_DB, Quantized};
 pub use options::AnalysisOptions;
 pub use radix_report::{Finding, FindingLevel};
 
