@@ -210,52 +210,26 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
     }
 }
 
-/// Compares the tensors both engines computed on input `k` (indexed by value id); returns how many
-/// were compared and a line per tensor that differs.
+/// [`radix_sim::compare::diff_tensors`], each difference as a line with the node's op and kernel.
 pub(crate) fn diff_tensors(
     q: &QuantModel,
     k: usize,
     a: &[Option<QTensor>],
     b: &[Option<QTensor>],
 ) -> (usize, Vec<String>) {
-    let (mut tensors, mut differing) = (0usize, Vec::new());
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        match (x, y) {
-            (Some(x), Some(y)) => {
-                tensors += 1;
-                if x != y {
-                    let n = x.data.iter().zip(&y.data).filter(|(p, q)| p != q).count();
-                    let op = q
-                        .graph
-                        .nodes
-                        .iter()
-                        .position(|nd| nd.outputs.contains(&ValueId(i)))
-                        .map(|j| format!("{:?} {:?}", q.graph.nodes[j].op, q.nodes[j].kernel))
-                        .unwrap_or_default();
-                    let first = x
-                        .data
-                        .iter()
-                        .zip(&y.data)
-                        .position(|(p, q)| p != q)
-                        .unwrap_or(0);
-                    differing.push(format!(
-                        "input {k} `{}`: {n} of {} values (first at {first}: fast {} ref {}), {}",
-                        q.graph.value(ValueId(i)).name,
-                        x.data.len(),
-                        x.data.get(first).copied().unwrap_or_default(),
-                        y.data.get(first).copied().unwrap_or_default(),
-                        op.chars().take(400).collect::<String>()
-                    ));
-                }
-            }
-            // Graph inputs are quantized by the caller of the reference engine.
-            (Some(_), None) if q.graph.inputs.contains(&ValueId(i)) => {}
-            (None, None) => {}
-            _ => differing.push(format!(
-                "input {k} `{}`: computed by one engine only",
-                q.graph.value(ValueId(i)).name
-            )),
-        }
-    }
-    (tensors, differing)
+    let (tensors, diffs) = radix_sim::compare::diff_tensors(q, k, a, b);
+    let lines = diffs
+        .iter()
+        .map(|d| {
+            let op = q
+                .graph
+                .nodes
+                .iter()
+                .position(|nd| nd.outputs.contains(&d.value))
+                .map(|j| format!("{:?} {:?}", q.graph.nodes[j].op, q.nodes[j].kernel))
+                .unwrap_or_default();
+            format!("{d}; {}", op.chars().take(400).collect::<String>())
+        })
+        .collect();
+    (tensors, lines)
 }

@@ -7,9 +7,9 @@
 
 use ndarray::ArrayD;
 use radix_ir::ValueId;
-use radix_ir::qmodel::{QKernel, QTensor, QuantModel};
+use radix_ir::qmodel::{QKernel, QuantModel};
 use radix_quant::{QuantConfig, QuantError, calibrate, prepare, quantize};
-use radix_sim::{FixedEngine, FloatEngine, run_reference};
+use radix_sim::{FixedEngine, FloatEngine};
 use radix_target::Platform;
 
 use crate::Case;
@@ -279,68 +279,30 @@ pub fn restored_weights_within_a_step(q: &QuantModel, restored: &QuantModel) -> 
     Ok(())
 }
 
+/// Fast vs reference on every tensor of every item ([`radix_sim::compare`]); the first
+/// difference is the error, with the node that produced it.
 pub fn compare_engines(q: &QuantModel, items: &[Vec<ArrayD<f32>>]) -> Result<usize, String> {
     let fast = FixedEngine::new(q).map_err(|e| format!("fast engine: {e}"))?;
-    let nv = q.graph.values.len();
-    let mut count = 0;
-    for (k, item) in items.iter().enumerate() {
-        let mut a: Vec<Option<QTensor>> = vec![None; nv];
-        fast.run_observed(
-            item,
-            Some(&mut |id: ValueId, t: &QTensor| a[id.0] = Some(t.clone())),
-        )
-        .map_err(|e| format!("fast engine: {e}"))?;
-        let mut b: Vec<Option<QTensor>> = vec![None; nv];
-        run_reference(q, item, &mut |id: ValueId, t: &QTensor| {
-            b[id.0] = Some(t.clone())
-        })
-        .map_err(|e| format!("reference engine: {e}"))?;
-        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            let id = ValueId(i);
-            match (x, y) {
-                (Some(x), Some(y)) => {
-                    count += 1;
-                    if x != y {
-                        let n = x.data.iter().zip(&y.data).filter(|(p, q)| p != q).count();
-                        let node = q
-                            .graph
-                            .nodes
-                            .iter()
-                            .position(|nd| nd.outputs.contains(&id))
-                            .map(|j| {
-                                format!(
-                                    "{} {:?} inputs {:?}",
-                                    q.graph.nodes[j].name,
-                                    q.graph.nodes[j].op,
-                                    q.graph.nodes[j]
-                                        .inputs
-                                        .iter()
-                                        .map(|&v| q.graph.shape(v).to_vec())
-                                        .collect::<Vec<_>>()
-                                )
-                            })
-                            .unwrap_or_default();
-                        return Err(format!(
-                            "item {k}: tensor `{}` {:?} differs fast vs reference in {n} of {} values (shapes fast {:?} ref {:?}); node {}",
-                            q.graph.value(id).name,
-                            q.graph.shape(id),
-                            x.data.len().max(y.data.len()),
-                            x.shape,
-                            y.shape,
-                            node.chars().take(300).collect::<String>()
-                        ));
-                    }
-                }
-                (Some(_), None) if q.graph.inputs.contains(&id) => {}
-                (None, None) => {}
-                _ => {
-                    return Err(format!(
-                        "item {k}: tensor `{}` computed by one engine only",
-                        q.graph.value(id).name
-                    ));
-                }
-            }
-        }
+    let r = radix_sim::compare::compare_engines(q, &fast, items).map_err(|e| e.to_string())?;
+    if let Some(d) = r.diffs.first() {
+        let node = q
+            .graph
+            .nodes
+            .iter()
+            .find(|nd| nd.outputs.contains(&d.value))
+            .map(|nd| {
+                let shapes: Vec<Vec<usize>> = nd
+                    .inputs
+                    .iter()
+                    .map(|&v| q.graph.shape(v).to_vec())
+                    .collect();
+                format!("{} {:?} inputs {shapes:?}", nd.name, nd.op)
+            })
+            .unwrap_or_default();
+        return Err(format!(
+            "{d}; node {}",
+            node.chars().take(300).collect::<String>()
+        ));
     }
-    Ok(count)
+    Ok(r.compared)
 }

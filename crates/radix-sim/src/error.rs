@@ -28,6 +28,9 @@ pub enum SimError {
     },
     #[error("graph: {0}")]
     Graph(String),
+    /// The reference engine refused the model or an input.
+    #[error("reference engine: {0}")]
+    Reference(#[from] crate::ReferenceError),
 }
 
 impl SimError {

@@ -417,24 +417,8 @@ fn verify(
                 ref_t[id.0] = Some(t.clone())
             })
             .map_err(|e| Error::Other(format!("reference engine: {e}")))?;
-            for (i, (a, b)) in fast_t.iter().zip(&ref_t).enumerate() {
-                let name = &g.value(ValueId(i)).name;
-                match (a, b) {
-                    (Some(a), Some(b)) if a != b => {
-                        let n = a.data.iter().zip(&b.data).filter(|(x, y)| x != y).count();
-                        mismatches.push(format!(
-                            "input {k}, tensor `{name}`: {n} of {} values differ",
-                            a.data.len().max(b.data.len())
-                        ));
-                    }
-                    // Graph inputs are quantized by the caller of the reference engine.
-                    (Some(_), None) if g.inputs.contains(&ValueId(i)) => {}
-                    (Some(_), None) | (None, Some(_)) => mismatches.push(format!(
-                        "input {k}, tensor `{name}`: computed by one engine only"
-                    )),
-                    _ => {}
-                }
-            }
+            let (_, diffs) = radix_sim::compare::diff_tensors(model, k, &fast_t, &ref_t);
+            mismatches.extend(diffs.iter().map(ToString::to_string));
         }
         let wanted: Vec<bool> = (0..nv)
             .map(|i| per_layer || g.outputs.contains(&ValueId(i)))
