@@ -1,4 +1,5 @@
-//! Every graph pass keeps the outputs: the graph before and after gives the same outputs on real
+//! The graph passes of radix-ir, checked here (with the importer and the float engine) so that
+//! radix-ir itself builds and tests without them. Every graph pass keeps the outputs: the graph before and after gives the same outputs on real
 //! inputs (MobileNetV2 on photos, PP-OCRv4 on a page, MTCNN RNet on faces, and small ONNX models
 //! built here), the rewrite counts are what the graph calls for, and `origin` names the ONNX nodes
 //! a fused node stands for.
