@@ -111,7 +111,7 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
         let mut g = radix_onnx::import_path_with(&path, &opts).map_err(|e| e.to_string())?;
         radix_ir::passes::optimize(&mut g).map_err(|e| e.to_string())?;
         prepare(&mut g);
-        let calib = calibrate(&g, &fx.items, false).map_err(|e| format!("{}: {e}", fx.name))?;
+        let calib = calibrate(&g, &fx.items).map_err(|e| format!("{}: {e}", fx.name))?;
         for (platform, bits) in [
             (Platform::Kl520, 8u8),
             (Platform::Kl720, 8),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod bars;
 mod btm;
 mod regress;
 
@@ -512,7 +513,7 @@ fn quantize(a: QuantizeArgs) -> R<()> {
         mode: a.mode.unwrap_or(if bundled { 2 } else { 1 }),
         optimize: a.optimize,
         key_file: a.key_file,
-        progress: true,
+        progress: radix::ProgressSink::new(bars::Bars::default()),
     };
     let t = Instant::now();
     let out = km.analysis(&mapping, &opts).map_err(|e| e.to_string())?;
@@ -695,7 +696,7 @@ fn bench(a: BenchArgs) -> R<()> {
     for _ in 0..3 {
         let t = Instant::now();
         let c = pool
-            .install(|| radix_quant::calibrate(&g2, &items, false))
+            .install(|| radix_quant::calibrate(&g2, &items))
             .map_err(|e| e.to_string())?;
         let mut cfg = radix_quant::QuantConfig::int8(radix_target::Platform::Kl720);
         cfg.range = radix_quant::RangeChoice::Percentage {
@@ -706,7 +707,7 @@ fn bench(a: BenchArgs) -> R<()> {
         calib_s.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         let c = pool
-            .install(|| radix_quant::calibrate(&g2, &items, false))
+            .install(|| radix_quant::calibrate(&g2, &items))
             .map_err(|e| e.to_string())?;
         cfg.range = radix_quant::RangeChoice::Mmse {
             percentile: 0.001,
@@ -727,7 +728,7 @@ fn bench(a: BenchArgs) -> R<()> {
     );
     // Fixed-point engine latency (720 int8).
     let c = pool
-        .install(|| radix_quant::calibrate(&g2, &items, false))
+        .install(|| radix_quant::calibrate(&g2, &items))
         .map_err(|e| e.to_string())?;
     let q = radix_quant::quantize(
         &g2,

@@ -304,7 +304,7 @@ fn run_case(case: &Case, rows: &mut Vec<Row>, failures: &mut Vec<String>) {
     };
     let float_db = db(worst_snr(&case.reference, &float_out));
     prepare(&mut g);
-    let calib = match calibrate(&g, &case.items, false) {
+    let calib = match calibrate(&g, &case.items) {
         Ok(c) => c,
         Err(e) => {
             failures.push(format!("{}: calibrate: {e}", case.name));

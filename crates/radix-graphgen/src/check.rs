@@ -126,7 +126,7 @@ fn check_inner(case: &Case, cfg: &CheckConfig) -> Result<Verdict, String> {
             ));
         }
     }
-    let calib = match calibrate(&g, &case.items, false) {
+    let calib = match calibrate(&g, &case.items) {
         Ok(c) => c,
         Err(e) if unsupported(&e) => return Ok(Verdict::Skip(e.to_string())),
         Err(e) => return Err(format!("calibrate: {e}")),

@@ -79,7 +79,7 @@ fn check(d: &Detector) {
             d.name
         );
     }
-    let calib = calibrate(&g, &items[..CALIBRATION_PHOTOS], false).expect("calibrate");
+    let calib = calibrate(&g, &items[..CALIBRATION_PHOTOS]).expect("calibrate");
     // (platform, datapath/weight bits, model output bits, SNR floor for each part).
     let configs = [
         (Platform::Kl720, 16u8, 16u8, Some(40.0)),

@@ -44,7 +44,7 @@ fn main() {
         .expect("pool");
     let t = std::time::Instant::now();
     let calib = pool
-        .install(|| calibrate_with(&g, n, &get, false))
+        .install(|| calibrate_with(&g, n, &get, &radix_quant::Silent))
         .expect("calibrate");
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let hwm = status

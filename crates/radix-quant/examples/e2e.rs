@@ -36,7 +36,7 @@ fn main() {
     } else {
         (items.clone(), items.clone())
     };
-    let calib = calibrate(&g, &fit, false).unwrap();
+    let calib = calibrate(&g, &fit).unwrap();
     println!("calibrate {:.2}s", t.elapsed().as_secs_f64());
     let mut cfg = QuantConfig::int8(radix_target::Platform::from_number(platform).unwrap());
     cfg.datapath_bits = bits;

@@ -35,7 +35,7 @@ fn main() {
             ]
         })
         .collect();
-    let calib = calibrate(&g, &items, false).expect("calibrate");
+    let calib = calibrate(&g, &items).expect("calibrate");
     let mut cfg =
         QuantConfig::int8(radix_target::Platform::from_number(platform).expect("platform"));
     (

@@ -3,8 +3,6 @@
 //! intermediate tensor into mergeable [`TensorStats`]. Memory is independent of the number of
 //! inputs; the result is identical for any thread count and any input order.
 
-pub use indicatif::ProgressBar;
-use indicatif::{ProgressDrawTarget, ProgressStyle};
 use ndarray::{ArrayD, Axis, IxDyn};
 use radix_calib::TensorStats;
 use radix_ir::{Graph, ValueId};
@@ -13,6 +11,7 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::QuantError;
+use crate::progress::{Progress, Silent};
 
 /// Calibration data: for each model input name, a list of arrays (ONNX layout, e.g. NCHW).
 #[derive(Clone, Debug, Default)]
@@ -124,43 +123,25 @@ pub fn validate_inputs(
     Ok(items)
 }
 
-/// A progress bar on stderr when it is a terminal, hidden otherwise.
-pub fn progress(len: usize, what: &str) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}")
-    {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb.set_message(what.to_string());
-    pb
-}
-
 /// Runs the float model on every input item and gathers statistics of every non-constant value.
 /// Must be called inside the caller's rayon pool (its size is the `threads` option).
-pub fn calibrate(
-    graph: &Graph,
-    items: &[Vec<ArrayD<f32>>],
-    show_progress: bool,
-) -> Result<Calibration, QuantError> {
-    calibrate_with(graph, items.len(), &|i| Ok(items[i].clone()), show_progress)
+pub fn calibrate(graph: &Graph, items: &[Vec<ArrayD<f32>>]) -> Result<Calibration, QuantError> {
+    calibrate_with(graph, items.len(), &|i| Ok(items[i].clone()), &Silent)
 }
 
 /// Like [`calibrate`], but input item `i` (arrays in graph input order, with batch axis) is
-/// produced on demand by `get(i)`, so only the items being processed are in memory.
+/// produced on demand by `get(i)`, so only the items being processed are in memory; `progress`
+/// hears of every item done (stage "calibrating").
 pub fn calibrate_with(
     graph: &Graph,
     count: usize,
     get: &(dyn Fn(usize) -> Result<Vec<ArrayD<f32>>, QuantError> + Sync),
-    show_progress: bool,
+    progress: &dyn Progress,
 ) -> Result<Calibration, QuantError> {
     let engine = FloatEngine::new(graph)?;
     let nvalues = graph.values.len();
-    let pb = if show_progress {
-        progress(count, "calibrating")
-    } else {
-        ProgressBar::hidden()
-    };
+    let done = AtomicUsize::new(0);
+    progress.update("calibrating", 0, count);
     // One accumulator per worker, each pulling the next item index: memory is bounded by the
     // worker count, not the input count. Merging is exact, so who processed what does not matter.
     let workers = rayon::current_num_threads().max(1).min(count.max(1));
@@ -198,7 +179,11 @@ pub fn calibrate_with(
                         .map_err(|e| QuantError::Internal(e.to_string()))?;
                 }
             }
-            pb.inc(1);
+            progress.update(
+                "calibrating",
+                done.fetch_add(1, Ordering::Relaxed) + 1,
+                count,
+            );
         }
     };
     let parts: Vec<Result<Vec<Option<TensorStats>>, QuantError>> =
@@ -213,7 +198,6 @@ pub fn calibrate_with(
             }
         }
     }
-    pb.finish_and_clear();
     Ok(Calibration {
         stats,
         num_inputs: count,

@@ -9,6 +9,7 @@
 
 pub mod bias_adjust;
 pub mod calibrate;
+pub mod progress;
 pub mod quantize;
 
 use ndarray::{ArrayD, IxDyn};
@@ -16,6 +17,7 @@ use radix_ir::{ConvAttrs, Graph, Op};
 
 pub use bias_adjust::{BiasAdjust, BiasAdjustSummary, adjust_bias};
 pub use calibrate::{Calibration, InputMapping, calibrate, calibrate_with, validate_inputs};
+pub use progress::{Progress, Silent};
 pub use quantize::{QuantConfig, Quantized, RangeChoice, quantize};
 
 #[derive(Debug, thiserror::Error)]

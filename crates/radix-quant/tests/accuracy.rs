@@ -22,7 +22,7 @@ fn quantized(
     items: &[Vec<ArrayD<f32>>],
     platform: Platform,
 ) -> radix_ir::qmodel::QuantModel {
-    let calib = calibrate(g, items, false).unwrap();
+    let calib = calibrate(g, items).unwrap();
     let mut q = quantize(g, &calib, &int8(platform)).unwrap().model;
     let level: u8 = std::env::var("RADIX_OPTIMIZE")
         .ok()

@@ -66,7 +66,7 @@ fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
 fn parallel_bias_adjust_lifts_kl520_mobilenetv2_above_10_db() {
     let g = graph("mobilenetv2");
     let items = photos();
-    let calib = calibrate(&g, &items, false).unwrap();
+    let calib = calibrate(&g, &items).unwrap();
     let base = quantize(&g, &calib, &QuantConfig::int8(Platform::Kl520))
         .unwrap()
         .model;
@@ -123,7 +123,7 @@ fn bias_adjust_is_thread_independent_and_improves_rnet() {
             ]
         })
         .collect();
-    let calib = calibrate(&g, &items, false).unwrap();
+    let calib = calibrate(&g, &items).unwrap();
     let base = quantize(&g, &calib, &QuantConfig::int8(Platform::Kl520))
         .unwrap()
         .model;

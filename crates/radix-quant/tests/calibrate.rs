@@ -39,7 +39,7 @@ fn identical_for_any_thread_count_and_input_order() {
             .num_threads(threads)
             .build()
             .unwrap();
-        let c = pool.install(|| calibrate(&g, items, false)).unwrap();
+        let c = pool.install(|| calibrate(&g, items)).unwrap();
         let q = quantize(&g, &c, &QuantConfig::int8(radix_target::Platform::Kl720)).unwrap();
         (c.stats, model_image(&q.model))
     };

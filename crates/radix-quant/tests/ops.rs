@@ -100,7 +100,7 @@ fn int16_fast_engine_is_bit_true_to_the_reference() {
             .iter()
             .map(|&k| c.inputs.iter().map(|x| x.mapv(|v| v * k)).collect())
             .collect();
-        let calib = calibrate(&g, &items, false).unwrap();
+        let calib = calibrate(&g, &items).unwrap();
         for platform in [Platform::Kl720, Platform::Kl730] {
             let mut cfg = QuantConfig::int8(platform);
             (

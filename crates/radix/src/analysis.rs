@@ -91,21 +91,16 @@ fn quantize_prepared(
     opts: &AnalysisOptions,
 ) -> Result<Quantized> {
     let items = radix_quant::validate_inputs(g, inputs)?;
-    let calibration = radix_quant::calibrate(g, &items, opts.progress)?;
+    let progress = opts.progress.get();
+    let calibration =
+        radix_quant::calibrate_with(g, items.len(), &|i| Ok(items[i].clone()), progress)?;
     let quantized = radix_quant::quantize(g, &calibration, cfg)?;
     let mut model = quantized.model;
     let mut bias_adjusted_nodes = None;
     if let Some(how) = radix_quant::BiasAdjust::from_optimize(opts.optimize) {
-        let pb = if opts.progress {
-            radix_quant::calibrate::progress(1, "bias adjust")
-        } else {
-            indicatif_hidden()
-        };
         let done = radix_quant::adjust_bias(&mut model, &items, how, &mut |k, total| {
-            pb.set_length(total as u64);
-            pb.set_position(k as u64);
+            progress.update("bias adjust", k, total)
         })?;
-        pb.finish_and_clear();
         bias_adjusted_nodes = Some(done.nodes);
     }
     Ok(Quantized {
@@ -216,7 +211,7 @@ impl ModelConfig {
                 &items[..verify_n],
                 opts.mode == 3,
                 check_btm,
-                opts.progress,
+                opts.progress.get(),
             )
         })?;
         if check_btm {
@@ -255,10 +250,10 @@ impl ModelConfig {
             created: true,
         } = &source
         {
-            eprintln!(
-                "radix: created a BIE key at {} (keep it to read your BIE files)",
+            warnings.push(format!(
+                "created a BIE key at {} (keep it to read your BIE files)",
                 path.display()
-            );
+            ));
         }
         let header = crate::bie::header(
             &model,
@@ -367,7 +362,7 @@ fn verify(
     items: &[Vec<ArrayD<f32>>],
     per_layer: bool,
     check_btm: bool,
-    progress: bool,
+    progress: &dyn radix_quant::Progress,
 ) -> Result<Verification> {
     let g = &model.graph;
     let fast = radix_sim::FixedEngine::new(model)?;
@@ -402,11 +397,6 @@ fn verify(
             }
         })
         .collect();
-    let pb = if progress && items.len() > 1 {
-        radix_quant::calibrate::progress(items.len(), "verifying")
-    } else {
-        indicatif_hidden()
-    };
     for (k, item) in items.iter().enumerate() {
         let mut fast_t: Vec<Option<QTensor>> = vec![None; nv];
         let mut obs = |id: ValueId, t: &QTensor| fast_t[id.0] = Some(t.clone());
@@ -450,9 +440,8 @@ fn verify(
                 }
             }
         })?;
-        pb.inc(1);
+        progress.update("verifying", k + 1, items.len());
     }
-    pb.finish_and_clear();
     let snr = |i: usize| -> Option<f64> {
         if sig[i] == 0.0 && err[i] == 0.0 {
             return None;
@@ -589,10 +578,6 @@ fn findings(model: &QuantModel, v: &Verification, cfg: &radix_quant::QuantConfig
         });
     }
     out
-}
-
-fn indicatif_hidden() -> radix_quant::calibrate::ProgressBar {
-    radix_quant::calibrate::ProgressBar::hidden()
 }
 
 fn fill_eval(s: &mut Summary, e: &EvalReport) {

@@ -24,7 +24,8 @@ pub use radix_quant::InputMapping;
 pub use radix_target::{CompilerTiling, Platform};
 
 pub use analysis::{AnalysisOutput, LOW_SNR_DB, Quantized};
-pub use options::AnalysisOptions;
+pub use options::{AnalysisOptions, ProgressSink};
+pub use radix_quant::{Progress, Silent};
 pub use radix_report::{Finding, FindingLevel};
 
 /// Every error the API returns; each names the model, node, input or option at fault.

@@ -1,11 +1,43 @@
 //! `analysis` options, with ktc's names and defaults (docs/USER_GUIDE.md, Options), validated up front.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use radix_quant::{Progress, Silent};
 
 use radix_quant::{QuantConfig, RangeChoice};
 use radix_target::{CompilerTiling, Platform};
 
 use crate::{Error, Result};
+
+/// A shared [`Progress`] receiver for [`AnalysisOptions::progress`]: stages "calibrating",
+/// "bias adjust" and "verifying", each with `done` of `total` steps.
+#[derive(Clone, Default)]
+pub struct ProgressSink(Option<Arc<dyn Progress + Send>>);
+
+impl ProgressSink {
+    /// Reports to `progress`.
+    pub fn new(progress: impl Progress + Send + 'static) -> Self {
+        ProgressSink(Some(Arc::new(progress)))
+    }
+    /// The receiver ([`Silent`] when none was given).
+    pub fn get(&self) -> &dyn Progress {
+        match &self.0 {
+            Some(p) => p.as_ref(),
+            None => &Silent,
+        }
+    }
+}
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ProgressSink(..)"
+        } else {
+            "ProgressSink(none)"
+        })
+    }
+}
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AnalysisOptions {
@@ -38,9 +70,9 @@ pub struct AnalysisOptions {
     /// Explicit BIE key file (else RADIX_BIE_KEY, else the per-user key).
     #[serde(skip)]
     pub key_file: Option<PathBuf>,
-    /// Show progress bars (when stderr is a terminal).
+    /// Where long work reports its progress (default: nowhere; the library never prints).
     #[serde(skip)]
-    pub progress: bool,
+    pub progress: ProgressSink,
 }
 
 impl Default for AnalysisOptions {
@@ -65,7 +97,7 @@ impl Default for AnalysisOptions {
             mode: 1,
             optimize: 0,
             key_file: None,
-            progress: true,
+            progress: ProgressSink::default(),
         }
     }
 }

@@ -179,7 +179,7 @@ fn quantized_model_survives_the_bie_unchanged() {
     let mut g = km.graph().clone();
     radix_quant::prepare(&mut g);
     let items: Vec<Vec<ArrayD<f32>>> = photos(3).into_iter().map(|p| vec![p]).collect();
-    let calib = radix_quant::calibrate(&g, &items, false).unwrap();
+    let calib = radix_quant::calibrate(&g, &items).unwrap();
     let q = radix_quant::quantize(
         &g,
         &calib,
@@ -276,4 +276,35 @@ fn optimize4_adjusts_biases_and_tiles_with_deep_search() {
             .collect::<Vec<_>>()
     };
     assert_ne!(bias_of(&plain), bias_of(&adjusted));
+}
+
+/// Long work reports through `AnalysisOptions::progress` (the library prints nothing itself):
+/// every calibration item, the bias-adjust layers and the verified inputs, each up to its total.
+#[test]
+fn progress_is_reported_through_the_sink() {
+    use std::sync::{Arc, Mutex};
+    let tmp = tempfile::tempdir().unwrap();
+    let seen: Arc<Mutex<Vec<(String, usize, usize)>>> = Arc::default();
+    let sink = seen.clone();
+    let o = AnalysisOptions {
+        mode: 3,
+        optimize: 1,
+        progress: radix::ProgressSink::new(move |stage: &str, done: usize, total: usize| {
+            sink.lock().unwrap().push((stage.to_string(), done, total))
+        }),
+        ..opts(tmp.path())
+    };
+    mobilenet(720).analysis(&mapping(photos(2)), &o).unwrap();
+    let seen = seen.lock().unwrap();
+    for stage in ["calibrating", "bias adjust", "verifying"] {
+        let last = seen
+            .iter()
+            .filter(|s| s.0 == stage)
+            .map(|s| (s.1, s.2))
+            .max();
+        let Some((done, total)) = last else {
+            panic!("no `{stage}` progress in {seen:?}")
+        };
+        assert!(total > 0 && done == total, "{stage}: {done} of {total}");
+    }
 }

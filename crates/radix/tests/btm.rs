@@ -36,7 +36,6 @@ fn check(net: &str, size: usize) {
             output_dir: dir.path().join("out"),
             threads: 2,
             key_file: Some(key_file(dir.path())),
-            progress: false,
             datapath_bitwidth_mode: bits.into(),
             weight_bitwidth_mode: bits.into(),
             model_in_bitwidth_mode: bits.into(),

@@ -55,7 +55,7 @@ fn quantized_pnet() -> radix::QuantModel {
     let mut g = radix_onnx::import_path_with(&path, &opts).expect("import");
     radix_ir::passes::optimize(&mut g).expect("optimize");
     radix_quant::prepare(&mut g);
-    let calib = radix_quant::calibrate(&g, &[vec![input()]], false).expect("calibrate");
+    let calib = radix_quant::calibrate(&g, &[vec![input()]]).expect("calibrate");
     let cfg = radix_quant::QuantConfig::int8(radix::Platform::Kl720);
     radix_quant::quantize(&g, &calib, &cfg)
         .expect("quantize")

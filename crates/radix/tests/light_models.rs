@@ -94,8 +94,8 @@ fn check(m: &Value) -> Result<Result<String, String>, String> {
         let full_size = x[0].shape() == shape.as_slice();
         let at = x[0].shape().to_vec();
         prepare(&mut g);
-        let calib = calibrate(&g, std::slice::from_ref(&x), false)
-            .map_err(|e| format!("calibrate: {e}"))?;
+        let calib =
+            calibrate(&g, std::slice::from_ref(&x)).map_err(|e| format!("calibrate: {e}"))?;
         let q = quantize(&g, &calib, &QuantConfig::int8(Platform::Kl720))
             .map_err(|e| format!("quantize: {e}"))?
             .model;

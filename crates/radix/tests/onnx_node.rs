@@ -187,7 +187,7 @@ fn run_case(case: &Value) -> Outcome {
         };
     }
     prepare(&mut g);
-    let calib = match calibrate(&g, &[ordered.clone()], false) {
+    let calib = match calibrate(&g, &[ordered.clone()]) {
         Ok(c) => c,
         Err(e) => return Outcome::Error(format!("calibrate: {e}")),
     };

@@ -17,11 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let mut inputs = InputMapping::new();
     inputs.insert("input", photos[..8].to_vec());
-    let options = AnalysisOptions {
-        progress: false,
-        ..Default::default()
-    };
-    let quantized = model.quantize(&inputs, &options)?;
+    let quantized = model.quantize(&inputs, &AnalysisOptions::default())?;
     let photo = std::slice::from_ref(&photos[8]);
     let fixed = radix::inference(photo, Model::Bie(&quantized.model), &[], 2)?;
     let float = radix::inference(photo, Model::Onnx(model.graph()), &[], 2)?;

@@ -45,7 +45,6 @@ pub fn opts(dir: &Path) -> AnalysisOptions {
         output_dir: dir.join("out"),
         threads: 2,
         key_file: Some(key_file(dir)),
-        progress: false,
         ..Default::default()
     }
 }
