@@ -476,6 +476,14 @@ fn bundled_photos() -> R<Vec<ArrayD<f32>>> {
         .collect())
 }
 
+/// An option value in ktc's spelling, parsed into its typed form; the error names the option.
+fn opt<T: std::str::FromStr>(option: &str, value: &str) -> R<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e| format!("option `{option}`: {e}"))
+}
+
 fn quantize(a: QuantizeArgs) -> R<()> {
     flat_memory_allocator();
     let bundled = a.model.is_none();
@@ -496,20 +504,20 @@ fn quantize(a: QuantizeArgs) -> R<()> {
     let opts = AnalysisOptions {
         output_dir: a.output_dir.clone(),
         threads: a.threads,
-        quantize_mode: a.quantize_mode,
-        datapath_range_method: a.datapath_range_method,
+        quantize_mode: opt("quantize_mode", &a.quantize_mode)?,
+        datapath_range_method: opt("datapath_range_method", &a.datapath_range_method)?,
         percentage: a.percentage,
         percentage_16b: a.percentage_16b,
         percentile: a.percentile,
         outlier_factor: a.outlier_factor,
-        datapath_bitwidth_mode: a.datapath_bitwidth_mode,
-        weight_bitwidth_mode: a.weight_bitwidth_mode,
-        model_in_bitwidth_mode: a.model_in_bitwidth_mode,
-        model_out_bitwidth_mode: a.model_out_bitwidth_mode,
-        cpu_node_bitwidth_mode: a.cpu_node_bitwidth_mode,
+        datapath_bitwidth_mode: opt("datapath_bitwidth_mode", &a.datapath_bitwidth_mode)?,
+        weight_bitwidth_mode: opt("weight_bitwidth_mode", &a.weight_bitwidth_mode)?,
+        model_in_bitwidth_mode: opt("model_in_bitwidth_mode", &a.model_in_bitwidth_mode)?,
+        model_out_bitwidth_mode: opt("model_out_bitwidth_mode", &a.model_out_bitwidth_mode)?,
+        cpu_node_bitwidth_mode: opt("cpu_node_bitwidth_mode", &a.cpu_node_bitwidth_mode)?,
         flops_ratio: a.flops_ratio,
-        compiler_tiling: a.compiler_tiling,
-        fm_cut: a.fm_cut,
+        compiler_tiling: opt("compiler_tiling", &a.compiler_tiling)?,
+        fm_cut: a.fm_cut.as_deref().map(|v| opt("fm_cut", v)).transpose()?,
         mode: a.mode.unwrap_or(if bundled { 2 } else { 1 }),
         optimize: a.optimize,
         key_file: a.key_file,
@@ -616,9 +624,9 @@ fn evaluate(a: EvaluateArgs) -> R<()> {
     let opts = AnalysisOptions {
         output_dir: a.output_dir,
         mode: 0,
-        compiler_tiling: a.compiler_tiling,
-        fm_cut: a.fm_cut,
-        datapath_bitwidth_mode: a.datapath_bitwidth_mode,
+        compiler_tiling: opt("compiler_tiling", &a.compiler_tiling)?,
+        fm_cut: a.fm_cut.as_deref().map(|v| opt("fm_cut", v)).transpose()?,
+        datapath_bitwidth_mode: opt("datapath_bitwidth_mode", &a.datapath_bitwidth_mode)?,
         ..Default::default()
     };
     let out = km

@@ -150,7 +150,7 @@ impl ModelConfig {
             datapath_bitwidth: bits_name(cfg.datapath_bits),
             weight_bitwidth: bits_name(cfg.weight_bits),
             cpu_node_bitwidth: bits_name(cfg.cpu_node_bits),
-            range_method: opts.datapath_range_method.clone(),
+            range_method: opts.datapath_range_method.to_string(),
             optimize: opts.optimize,
             onnx_file: onnx_path.display().to_string(),
             ..Default::default()

@@ -24,7 +24,9 @@ pub use radix_quant::InputMapping;
 pub use radix_target::{CompilerTiling, Platform};
 
 pub use analysis::{AnalysisOutput, LOW_SNR_DB, Quantized};
-pub use options::{AnalysisOptions, ProgressSink};
+pub use options::{
+    AnalysisOptions, BitwidthMode, ParseOptionError, ProgressSink, QuantizeMode, RangeMethod,
+};
 pub use radix_quant::{Progress, Silent};
 pub use radix_report::{Finding, FindingLevel};
 

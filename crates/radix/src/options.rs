@@ -10,6 +10,104 @@ use radix_target::{CompilerTiling, Platform};
 
 use crate::{Error, Result};
 
+/// An option value that is not one of the option's spellings.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not one of {allowed}")]
+pub struct ParseOptionError {
+    /// The value given.
+    pub value: String,
+    /// The accepted spellings, comma separated.
+    pub allowed: &'static str,
+}
+
+macro_rules! option_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $spelling:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $spelling)] $variant),+
+        }
+
+        impl $name {
+            /// ktc's spelling.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $spelling),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = ParseOptionError;
+            /// ktc's spellings, exactly.
+            fn from_str(s: &str) -> std::result::Result<Self, ParseOptionError> {
+                match s {
+                    $($spelling => Ok($name::$variant),)+
+                    _ => Err(ParseOptionError {
+                        value: s.to_string(),
+                        allowed: concat!($($spelling, ", "),+).trim_end_matches(", "),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+option_enum! {
+    /// `quantize_mode`.
+    QuantizeMode {
+        /// Ranges from the calibration statistics.
+        Default = "default",
+        /// For models whose final sigmoids were cut off: output ranges chosen for accuracy
+        /// after a sigmoid.
+        PostSigmoid = "post_sigmoid",
+    }
+}
+
+option_enum! {
+    /// `datapath_range_method`.
+    RangeMethod {
+        /// Keep the `percentage` smallest magnitudes of each tensor.
+        Percentage = "percentage",
+        /// The clipping threshold with the least quantization error.
+        Mmse = "mmse",
+    }
+}
+
+option_enum! {
+    /// `*_bitwidth_mode`: a bitwidth, or a mixed-precision policy.
+    BitwidthMode {
+        /// 4-bit (weights only).
+        Int4 = "int4",
+        /// 8-bit.
+        Int8 = "int8",
+        /// 16-bit.
+        Int16 = "int16",
+        /// Small-channel convolutions and BatchNorm in 16-bit, the rest 8-bit.
+        MixLight = "mix light",
+        /// Prefers 16-bit.
+        MixBalance = "mix balance",
+        /// The most sensitive layers in 16-bit within `flops_ratio`.
+        Mixbw = "mixbw",
+    }
+}
+
+impl BitwidthMode {
+    /// The bit count of a plain bitwidth (None for the mixed modes).
+    pub fn bits(self) -> Option<u8> {
+        match self {
+            BitwidthMode::Int4 => Some(4),
+            BitwidthMode::Int8 => Some(8),
+            BitwidthMode::Int16 => Some(16),
+            _ => None,
+        }
+    }
+}
+
 /// A shared [`Progress`] receiver for [`AnalysisOptions::progress`]: stages "calibrating",
 /// "bias adjust" and "verifying", each with `done` of `total` steps.
 #[derive(Clone, Default)]
@@ -43,26 +141,23 @@ impl std::fmt::Debug for ProgressSink {
 pub struct AnalysisOptions {
     pub output_dir: PathBuf,
     pub threads: usize,
-    /// "default" | "post_sigmoid"
-    pub quantize_mode: String,
-    /// "percentage" | "mmse"
-    pub datapath_range_method: String,
+    pub quantize_mode: QuantizeMode,
+    pub datapath_range_method: RangeMethod,
     pub percentage: f64,
     pub percentage_16b: f64,
     pub percentile: f64,
     pub outlier_factor: f64,
-    pub datapath_bitwidth_mode: String,
-    pub weight_bitwidth_mode: String,
-    pub model_in_bitwidth_mode: String,
-    pub model_out_bitwidth_mode: String,
-    pub cpu_node_bitwidth_mode: String,
+    pub datapath_bitwidth_mode: BitwidthMode,
+    pub weight_bitwidth_mode: BitwidthMode,
+    pub model_in_bitwidth_mode: BitwidthMode,
+    pub model_out_bitwidth_mode: BitwidthMode,
+    pub cpu_node_bitwidth_mode: BitwidthMode,
     pub flops_ratio: f64,
-    /// "default" | "deep_search"
-    pub compiler_tiling: String,
+    pub compiler_tiling: CompilerTiling,
     /// Deprecated: the older name of `compiler_tiling` (ktc's reference manual still calls
     /// `analysis(..., fm_cut='deep_search')`). When set it stands for `compiler_tiling`, and the
     /// analysis reports a one-line deprecation warning; both set to different values is an error.
-    pub fm_cut: Option<String>,
+    pub fm_cut: Option<CompilerTiling>,
     pub mode: u8,
     /// 0 none; 1 bias adjust (layers in parallel); 2 = 1 + deep-search tiling; 3 bias adjust
     /// (sequential); 4 = 3 + deep-search tiling.
@@ -80,19 +175,19 @@ impl Default for AnalysisOptions {
         AnalysisOptions {
             output_dir: PathBuf::from("out"),
             threads: 4,
-            quantize_mode: "default".into(),
-            datapath_range_method: "percentage".into(),
+            quantize_mode: QuantizeMode::Default,
+            datapath_range_method: RangeMethod::Percentage,
             percentage: 0.999,
             percentage_16b: 0.999999,
             percentile: 0.001,
             outlier_factor: 1.0,
-            datapath_bitwidth_mode: "int8".into(),
-            weight_bitwidth_mode: "int8".into(),
-            model_in_bitwidth_mode: "int8".into(),
-            model_out_bitwidth_mode: "int8".into(),
-            cpu_node_bitwidth_mode: "int8".into(),
+            datapath_bitwidth_mode: BitwidthMode::Int8,
+            weight_bitwidth_mode: BitwidthMode::Int8,
+            model_in_bitwidth_mode: BitwidthMode::Int8,
+            model_out_bitwidth_mode: BitwidthMode::Int8,
+            cpu_node_bitwidth_mode: BitwidthMode::Int8,
             flops_ratio: 0.2,
-            compiler_tiling: "default".into(),
+            compiler_tiling: CompilerTiling::Default,
             fm_cut: None,
             mode: 1,
             optimize: 0,
@@ -107,17 +202,6 @@ fn opt_err(option: &str, msg: impl Into<String>) -> Error {
         option: option.into(),
         msg: msg.into(),
     }
-}
-
-fn bits_of(option: &str, v: &str, allowed: &[(&str, u8)]) -> Result<u8> {
-    allowed
-        .iter()
-        .find(|(n, _)| *n == v)
-        .map(|(_, b)| *b)
-        .ok_or_else(|| {
-            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-            opt_err(option, format!("`{v}` is not one of {}", names.join(", ")))
-        })
 }
 
 impl AnalysisOptions {
@@ -148,18 +232,9 @@ impl AnalysisOptions {
                 format!("{} is not in 0..=4", self.optimize),
             ));
         }
-        let post_sigmoid = match self.quantize_mode.as_str() {
-            "default" => false,
-            "post_sigmoid" => true,
-            v => {
-                return Err(opt_err(
-                    "quantize_mode",
-                    format!("`{v}` is not one of default, post_sigmoid"),
-                ));
-            }
-        };
-        let range = match self.datapath_range_method.as_str() {
-            "percentage" => {
+        let post_sigmoid = self.quantize_mode == QuantizeMode::PostSigmoid;
+        let range = match self.datapath_range_method {
+            RangeMethod::Percentage => {
                 for (name, p) in [
                     ("percentage", self.percentage),
                     ("percentage_16b", self.percentage_16b),
@@ -173,7 +248,7 @@ impl AnalysisOptions {
                     percentage_16b: self.percentage_16b,
                 }
             }
-            "mmse" => {
+            RangeMethod::Mmse => {
                 if !(self.percentile > 0.0 && self.percentile < 1.0) {
                     return Err(opt_err(
                         "percentile",
@@ -191,12 +266,6 @@ impl AnalysisOptions {
                     outlier_factor: self.outlier_factor,
                 }
             }
-            v => {
-                return Err(opt_err(
-                    "datapath_range_method",
-                    format!("`{v}` is not one of percentage, mmse"),
-                ));
-            }
         };
         if !(self.flops_ratio > 0.0 && self.flops_ratio <= 1.0) {
             return Err(opt_err(
@@ -204,8 +273,10 @@ impl AnalysisOptions {
                 format!("{} is not in (0, 1]", self.flops_ratio),
             ));
         }
-        let (tiling_option, tiling_value) = match &self.fm_cut {
-            Some(v) if self.compiler_tiling != "default" && *v != self.compiler_tiling => {
+        let mut tiling = match self.fm_cut {
+            Some(v)
+                if self.compiler_tiling != CompilerTiling::Default && v != self.compiler_tiling =>
+            {
                 return Err(opt_err(
                     "fm_cut",
                     format!(
@@ -214,65 +285,75 @@ impl AnalysisOptions {
                     ),
                 ));
             }
-            Some(v) => ("fm_cut", v),
-            None => ("compiler_tiling", &self.compiler_tiling),
+            Some(v) => v,
+            None => self.compiler_tiling,
         };
-        let mut tiling: CompilerTiling = tiling_value.parse().map_err(|_| {
-            opt_err(
-                tiling_option,
-                format!("`{tiling_value}` is not one of default, deep_search"),
-            )
-        })?;
         // Platform capability first, so "int16 on 520" names both platform and option.
-        for (option, value) in [
-            ("datapath_bitwidth_mode", &self.datapath_bitwidth_mode),
-            ("weight_bitwidth_mode", &self.weight_bitwidth_mode),
-            ("model_in_bitwidth_mode", &self.model_in_bitwidth_mode),
-            ("model_out_bitwidth_mode", &self.model_out_bitwidth_mode),
-            ("cpu_node_bitwidth_mode", &self.cpu_node_bitwidth_mode),
-        ] {
-            platform.check_bitwidth_request(option, value)?;
+        let modes = [
+            ("datapath_bitwidth_mode", self.datapath_bitwidth_mode),
+            ("weight_bitwidth_mode", self.weight_bitwidth_mode),
+            ("model_in_bitwidth_mode", self.model_in_bitwidth_mode),
+            ("model_out_bitwidth_mode", self.model_out_bitwidth_mode),
+            ("cpu_node_bitwidth_mode", self.cpu_node_bitwidth_mode),
+        ];
+        for (option, value) in modes {
+            platform.check_bitwidth_request(option, value.as_str())?;
         }
-        let io = [("int8", 8u8), ("int16", 16)];
-        let datapath_bits = match self.datapath_bitwidth_mode.as_str() {
-            "mix light" | "mix balance" | "mixbw" => {
-                return Err(opt_err(
-                    "datapath_bitwidth_mode",
+        // Which plain bitwidths each option takes; the mixed modes are not implemented yet.
+        let bits = |option: &str, mode: BitwidthMode, allowed: &[u8]| -> Result<u8> {
+            match mode.bits() {
+                Some(b) if allowed.contains(&b) => Ok(b),
+                Some(_) => Err(opt_err(
+                    option,
                     format!(
-                        "`{}` is not implemented yet in Radix; use int8 or int16",
-                        self.datapath_bitwidth_mode
+                        "`{mode}` is not one of {}",
+                        allowed
+                            .iter()
+                            .map(|b| format!("int{b}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
-                ));
-            }
-            v => bits_of("datapath_bitwidth_mode", v, &io)?,
-        };
-        let weight_bits = match self.weight_bitwidth_mode.as_str() {
-            "mix light" | "mix balance" | "mixbw" => {
-                return Err(opt_err(
-                    "weight_bitwidth_mode",
+                )),
+                None => Err(opt_err(
+                    option,
                     format!(
-                        "`{}` is not implemented yet in Radix; use int4, int8 or int16",
-                        self.weight_bitwidth_mode
+                        "`{mode}` is not implemented yet in Radix; use {}",
+                        allowed
+                            .iter()
+                            .map(|b| format!("int{b}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
-                ));
+                )),
             }
-            v => bits_of(
-                "weight_bitwidth_mode",
-                v,
-                &[("int4", 4), ("int8", 8), ("int16", 16)],
-            )?,
         };
         let cfg = QuantConfig {
             platform,
-            datapath_bits,
-            weight_bits,
-            model_in_bits: bits_of("model_in_bitwidth_mode", &self.model_in_bitwidth_mode, &io)?,
-            model_out_bits: bits_of(
-                "model_out_bitwidth_mode",
-                &self.model_out_bitwidth_mode,
-                &io,
+            datapath_bits: bits(
+                "datapath_bitwidth_mode",
+                self.datapath_bitwidth_mode,
+                &[8, 16],
             )?,
-            cpu_node_bits: bits_of("cpu_node_bitwidth_mode", &self.cpu_node_bitwidth_mode, &io)?,
+            weight_bits: bits(
+                "weight_bitwidth_mode",
+                self.weight_bitwidth_mode,
+                &[4, 8, 16],
+            )?,
+            model_in_bits: bits(
+                "model_in_bitwidth_mode",
+                self.model_in_bitwidth_mode,
+                &[8, 16],
+            )?,
+            model_out_bits: bits(
+                "model_out_bitwidth_mode",
+                self.model_out_bitwidth_mode,
+                &[8, 16],
+            )?,
+            cpu_node_bits: bits(
+                "cpu_node_bitwidth_mode",
+                self.cpu_node_bitwidth_mode,
+                &[8, 16],
+            )?,
             range,
             post_sigmoid,
         };
@@ -292,8 +373,8 @@ mod tests {
     fn fm_cut_is_the_older_name_of_compiler_tiling() {
         let p = Platform::Kl720;
         let with = |fm_cut: Option<&str>, tiling: &str| AnalysisOptions {
-            fm_cut: fm_cut.map(String::from),
-            compiler_tiling: tiling.into(),
+            fm_cut: fm_cut.map(|v| v.parse().unwrap()),
+            compiler_tiling: tiling.parse().unwrap(),
             ..Default::default()
         };
         let o = with(Some("deep_search"), "default");
@@ -304,7 +385,45 @@ mod tests {
         assert!(with(Some("deep_search"), "deep_search").resolve(p).is_ok());
         let e = with(Some("default"), "deep_search").resolve(p).unwrap_err();
         assert!(e.to_string().contains("fm_cut") && e.to_string().contains("deep_search"));
-        let e = with(Some("sideways"), "default").resolve(p).unwrap_err();
-        assert!(e.to_string().contains("option `fm_cut`"), "{e}");
+        assert!("sideways".parse::<CompilerTiling>().is_err());
+    }
+
+    #[test]
+    fn options_parse_ktc_spellings_and_name_the_allowed_ones() {
+        for m in ["int4", "int8", "int16", "mix light", "mix balance", "mixbw"] {
+            assert_eq!(m.parse::<BitwidthMode>().unwrap().as_str(), m);
+        }
+        let e = "int12".parse::<BitwidthMode>().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "`int12` is not one of int4, int8, int16, mix light, mix balance, mixbw"
+        );
+        assert_eq!("mmse".parse::<RangeMethod>(), Ok(RangeMethod::Mmse));
+        assert_eq!(
+            "post_sigmoid".parse::<QuantizeMode>(),
+            Ok(QuantizeMode::PostSigmoid)
+        );
+        // Serialized (the BIE header's options_json) with the same spellings.
+        let json = serde_json::to_string(&AnalysisOptions::default()).unwrap();
+        assert!(
+            json.contains(r#""datapath_bitwidth_mode":"int8""#),
+            "{json}"
+        );
+        // A plain bitwidth an option does not take, and a mixed mode, are errors naming it.
+        let o = AnalysisOptions {
+            model_in_bitwidth_mode: BitwidthMode::Int4,
+            ..Default::default()
+        };
+        let e = o.resolve(Platform::Kl720).unwrap_err().to_string();
+        assert!(
+            e.contains("model_in_bitwidth_mode") && e.contains("int4"),
+            "{e}"
+        );
+        let o = AnalysisOptions {
+            datapath_bitwidth_mode: BitwidthMode::MixLight,
+            ..Default::default()
+        };
+        let e = o.resolve(Platform::Kl720).unwrap_err().to_string();
+        assert!(e.contains("not implemented yet"), "{e}");
     }
 }

@@ -114,23 +114,22 @@ fn error_matrix() {
         "{e}"
     );
     let e = analysis_err(520, mapping(photos(1)), |o| {
-        o.datapath_bitwidth_mode = "int16".into()
+        o.datapath_bitwidth_mode = radix::BitwidthMode::Int16
     });
     assert!(
         e.to_string().contains("520") && e.to_string().contains("datapath_bitwidth_mode"),
         "{e}"
     );
     let e = analysis_err(720, mapping(photos(1)), |o| {
-        o.weight_bitwidth_mode = "int4".into()
+        o.weight_bitwidth_mode = radix::BitwidthMode::Int4
     });
     assert!(
         e.to_string().contains("720") && e.to_string().contains("weight_bitwidth_mode"),
         "{e}"
     );
-    let e = analysis_err(720, mapping(photos(1)), |o| {
-        o.datapath_range_method = "magic".into()
-    });
-    assert!(e.to_string().contains("datapath_range_method"), "{e}");
+    // A misspelled option cannot be built any more; its parse error names the spellings.
+    let e = "magic".parse::<radix::RangeMethod>().unwrap_err();
+    assert_eq!(e.to_string(), "`magic` is not one of percentage, mmse");
     let e = analysis_err(720, mapping(photos(1)), |o| o.optimize = 5);
     assert!(
         e.to_string().contains("optimize") && e.to_string().contains("0..=4"),

@@ -36,10 +36,10 @@ fn check(net: &str, size: usize) {
             output_dir: dir.path().join("out"),
             threads: 2,
             key_file: Some(key_file(dir.path())),
-            datapath_bitwidth_mode: bits.into(),
-            weight_bitwidth_mode: bits.into(),
-            model_in_bitwidth_mode: bits.into(),
-            model_out_bitwidth_mode: bits.into(),
+            datapath_bitwidth_mode: bits.parse().unwrap(),
+            weight_bitwidth_mode: bits.parse().unwrap(),
+            model_in_bitwidth_mode: bits.parse().unwrap(),
+            model_out_bitwidth_mode: bits.parse().unwrap(),
             ..Default::default()
         };
         let out = km.analysis(&inputs, &opts).unwrap();

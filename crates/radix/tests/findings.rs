@@ -69,7 +69,7 @@ fn mixed_range_output_is_named_with_its_remedies_and_int16_output_clears_it() {
 
     // The remedy it names: a 16-bit model output.
     let o = AnalysisOptions {
-        model_out_bitwidth_mode: "int16".into(),
+        model_out_bitwidth_mode: radix::BitwidthMode::Int16,
         output_dir: tmp.path().join("out16"),
         mode: 2,
         ..opts(tmp.path())
