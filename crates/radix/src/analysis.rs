@@ -471,6 +471,25 @@ fn snr_of(sig: f64, err: f64) -> f64 {
 }
 
 /// Ranges of consecutive indices, as `a..b` text (`0..4, 9`).
+/// Whether `v` is a Concat's output, possibly moved by layout ops (Reshape, Transpose, ...) after it.
+fn merged_by_concat(g: &Graph, mut v: ValueId) -> bool {
+    loop {
+        let Some(node) = g.nodes.iter().find(|n| n.outputs.contains(&v)) else {
+            return false;
+        };
+        match &node.op {
+            radix_ir::Op::Concat { .. } => return true,
+            op if op.is_layout() && !matches!(op, radix_ir::Op::Split { .. }) => {
+                match node.inputs.first() {
+                    Some(&x) => v = x,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
 fn index_ranges(ix: &[usize]) -> String {
     let mut parts = Vec::new();
     let mut i = 0;
@@ -526,6 +545,12 @@ fn findings(model: &QuantModel, v: &Verification, cfg: &radix_quant::QuantConfig
     }
     for o in &v.output_slices {
         let id = ValueId(o.value);
+        // Only tensors a Concat merged (through layout ops only) mix ranges; small slices of
+        // any other output (a classifier's unlikely logits, a detector's empty cells) are
+        // values near zero, not a second range.
+        if !merged_by_concat(g, id) {
+            continue;
+        }
         let Some(p) = model.params(id) else { continue };
         let step = f64::from(p.range()) / f64::from(p.qmax().max(1));
         // The axis along which the slices' magnitudes differ most.

@@ -86,3 +86,21 @@ fn mixed_range_output_is_named_with_its_remedies_and_int16_output_clears_it() {
     );
     println!("{m}");
 }
+
+/// A classifier's logits are not "mixed ranges": many classes sit near zero beside a few large
+/// logits, and no Concat merged them; MobileNetV2 gets no such warning.
+#[test]
+fn classifier_logits_are_not_called_mixed_ranges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = common::mobilenet(720)
+        .analysis(
+            &common::mapping(common::photos(2)),
+            &common::opts(tmp.path()),
+        )
+        .unwrap();
+    assert!(
+        !out.findings.iter().any(|f| f.kind == "mixed-range-output"),
+        "{:#?}",
+        out.findings
+    );
+}
