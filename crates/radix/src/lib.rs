@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Radix: the public API (docs/USER_GUIDE.md), an idiomatic mirror of Kneron's `ktc`.
 //!
 //! ```no_run
