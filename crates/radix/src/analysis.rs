@@ -18,14 +18,18 @@ use crate::{AnalysisOptions, Error, InputMapping, ModelConfig, ModelSource, Resu
 pub struct AnalysisOutput {
     /// The BIE (None in mode 0).
     pub bie_path: Option<PathBuf>,
+    /// `model_fx_report.html` in the output folder.
     pub report_html: PathBuf,
+    /// `model_fx_report.json`: the same data.
     pub report_json: PathBuf,
     /// Output SNR of fixed vs float in dB (the minimum over the outputs; modes 1-3, on the first
     /// input in modes 1 and 2, on every input in mode 3).
     pub snr_db: Option<f64>,
     /// Bit-true match of the fast and reference engines (modes 2 and 3).
     pub btm: Option<bool>,
+    /// Estimated NPU frames per second (the IP evaluator).
     pub fps: Option<f64>,
+    /// What the quantizer and the options noticed (one line each).
     pub warnings: Vec<String>,
     /// Quality findings: a bit-true mismatch (error), low output SNR, mixed-range outputs.
     pub findings: Vec<Finding>,

@@ -1,15 +1,28 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! Radix: the public API (docs/USER_GUIDE.md), an idiomatic mirror of Kneron's `ktc`.
 //!
-//! ```no_run
-//! use radix::{AnalysisOptions, InputMapping, ModelConfig};
-//! let km = ModelConfig::from_onnx("mobilenetv2.onnx", 720)?;
+//! Quantize in memory and run the fixed-point model (MTCNN R-Net from the repository's
+//! fixtures, calibrated on two synthetic 24x24 patches):
+//!
+//! ```
+//! use ndarray::{Array4, ArrayD};
+//! use radix::{AnalysisOptions, InputMapping, Model, ModelConfig};
+//!
+//! let onnx = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/models/mtcnn_rnet.onnx");
+//! let km = ModelConfig::from_onnx(onnx, 720)?;
+//! let patch = |k: f32| -> ArrayD<f32> {
+//!     Array4::from_shape_fn((1, 3, 24, 24), |(_, c, y, x)| ((x * y + c) as f32 * k).sin()).into_dyn()
+//! };
 //! let mut inputs = InputMapping::new();
-//! inputs.insert("input", vec![/* preprocessed NCHW arrays */]);
-//! let out = km.analysis(&inputs, &AnalysisOptions { output_dir: "out".into(), ..Default::default() })?;
-//! println!("{:?}", out.bie_path);
+//! inputs.insert("input", vec![patch(0.1), patch(0.37)]);
+//! let quantized = km.quantize(&inputs, &AnalysisOptions::default())?;
+//! let outputs = radix::inference(&[patch(0.2)], Model::Bie(&quantized.model), &[], 1)?;
+//! assert_eq!(outputs.len(), km.graph().outputs.len());
 //! # Ok::<(), radix::Error>(())
 //! ```
+//!
+//! [`ModelConfig::analysis`] does all of it the ktc way: quantize, verify, estimate, seal the
+//! BIE and write the reports into `output_dir`.
 
 mod analysis;
 pub mod bie;
@@ -21,6 +34,7 @@ use ndarray::ArrayD;
 pub use radix_bie::{BieError, BieHeader, BieKey, KeySource};
 pub use radix_ir::Graph;
 pub use radix_ir::qmodel::QuantModel;
+pub use radix_onnx::ImportOptions;
 pub use radix_quant::InputMapping;
 pub use radix_target::{CompilerTiling, Platform};
 
@@ -34,47 +48,80 @@ pub use radix_report::{Finding, FindingLevel};
 /// Every error the API returns; each names the model, node, input or option at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Reading or importing the ONNX file.
     #[error(transparent)]
     Onnx(#[from] radix_onnx::OnnxError),
+    /// The graph (shapes, passes).
     #[error(transparent)]
     Ir(#[from] radix_ir::IrError),
+    /// Calibration inputs or quantization.
     #[error(transparent)]
     Quant(#[from] radix_quant::QuantError),
+    /// The platform: an unknown platform or a mode it lacks, an unsupported op.
     #[error(transparent)]
     Target(#[from] radix_target::TargetError),
+    /// An engine refused the model or an input.
     #[error(transparent)]
     Sim(#[from] radix_sim::SimError),
+    /// Sealing or opening a BIE, or its key.
     #[error(transparent)]
     Bie(#[from] radix_bie::BieError),
+    /// Writing the reports.
     #[error(transparent)]
     Report(#[from] radix_report::ReportError),
+    /// An analysis option out of range or not allowed with the others.
     #[error("option `{option}`: {msg}")]
-    Option { option: String, msg: String },
+    Option {
+        /// The option's ktc name.
+        option: String,
+        /// What is wrong with its value.
+        msg: String,
+    },
+    /// The output folder cannot be created or written.
     #[error("output_dir `{path}`: {msg}")]
-    OutputDir { path: String, msg: String },
+    OutputDir {
+        /// The folder.
+        path: String,
+        /// Why.
+        msg: String,
+    },
+    /// A value given to the API (input arrays, names, a platform mismatch).
     #[error("{0}")]
     Value(String),
+    /// Anything else (e.g. a thread pool that cannot start).
     #[error("{0}")]
     Other(String),
 }
 
+/// The API's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A model to analyse or run: a float ONNX graph, or a quantized model read from a BIE.
 pub struct ModelConfig {
+    /// The target NPU.
     pub platform: Platform,
+    /// The model's name (the file stem), used for the BIE and the report.
     pub name: String,
+    /// Where the model came from, and the model itself.
     pub source: ModelSource,
 }
 
+/// The model inside a [`ModelConfig`].
 pub enum ModelSource {
+    /// A float ONNX model, imported and optimized.
     Onnx {
+        /// The ONNX file.
         path: PathBuf,
+        /// The optimized float graph.
         graph: Graph,
+        /// SHA-256 of the ONNX file (recorded in the BIE header).
         sha256: [u8; 32],
     },
+    /// A quantized model read from a BIE.
     Bie {
+        /// The BIE file.
         path: PathBuf,
+        /// The fixed-point model.
         model: Box<QuantModel>,
     },
 }
@@ -85,6 +132,7 @@ impl ModelConfig {
         Self::from_onnx_with(path, platform, &radix_onnx::ImportOptions::default())
     }
 
+    /// As [`ModelConfig::from_onnx`], with import options (fixed shapes for dynamic inputs).
     pub fn from_onnx_with(
         path: impl AsRef<Path>,
         platform: u32,
@@ -160,7 +208,9 @@ impl ModelConfig {
 
 /// Which model [`inference`] runs.
 pub enum Model<'a> {
+    /// A float graph, run by the float engine.
     Onnx(&'a Graph),
+    /// A quantized model, run by the fast fixed-point engine.
     Bie(&'a QuantModel),
 }
 

@@ -137,27 +137,45 @@ impl std::fmt::Debug for ProgressSink {
     }
 }
 
+/// The options of [`crate::ModelConfig::analysis`] and [`crate::ModelConfig::quantize`], with
+/// ktc's names and defaults (docs/USER_GUIDE.md, "Options").
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AnalysisOptions {
+    /// Where the BIE and the reports go (created if missing).
     pub output_dir: PathBuf,
+    /// Worker threads, 1-1024; results do not depend on it.
     pub threads: usize,
+    /// How output ranges are chosen (`default` or `post_sigmoid`).
     pub quantize_mode: QuantizeMode,
+    /// How each tensor's range is chosen from its statistics.
     pub datapath_range_method: RangeMethod,
+    /// Fraction of |x| kept for 8-bit tensors (`percentage` method; 1.0 = min/max).
     pub percentage: f64,
+    /// Fraction of |x| kept for 16-bit tensors.
     pub percentage_16b: f64,
+    /// Top fraction of |x| the `mmse` method searches its threshold in.
     pub percentile: f64,
+    /// Widening of the `mmse` range (>= 1).
     pub outlier_factor: f64,
+    /// Every datapath tensor: int8 or int16.
     pub datapath_bitwidth_mode: BitwidthMode,
+    /// Every weight: int4, int8 or int16.
     pub weight_bitwidth_mode: BitwidthMode,
+    /// The model inputs: int8 or int16.
     pub model_in_bitwidth_mode: BitwidthMode,
+    /// The model outputs: int8 or int16.
     pub model_out_bitwidth_mode: BitwidthMode,
+    /// Tensors around CPU (float) nodes: int8 or int16.
     pub cpu_node_bitwidth_mode: BitwidthMode,
+    /// Extra 16-bit FLOPs `mixbw` may add, as a fraction of the model's.
     pub flops_ratio: f64,
+    /// Feature-map tiling of the performance estimate.
     pub compiler_tiling: CompilerTiling,
     /// Deprecated: the older name of `compiler_tiling` (ktc's reference manual still calls
     /// `analysis(..., fm_cut='deep_search')`). When set it stands for `compiler_tiling`, and the
     /// analysis reports a one-line deprecation warning; both set to different values is an error.
     pub fm_cut: Option<CompilerTiling>,
+    /// 0 estimate only; 1 quantize; 2 + bit-true check on one input; 3 + on every input with per-layer SNR.
     pub mode: u8,
     /// 0 none; 1 bias adjust (layers in parallel); 2 = 1 + deep-search tiling; 3 bias adjust
     /// (sequential); 4 = 3 + deep-search tiling.
