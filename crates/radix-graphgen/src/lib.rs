@@ -4,7 +4,7 @@
 //!
 //! Hand-picked test models only prove the cases someone thought of. The generator draws graphs
 //! with random ranks (1-4), shapes, axes and attributes, with branching and merging, and
-//! [`check`] runs each through the real pipeline: graph passes, calibration, quantization for
+//! [`check()`] runs each through the real pipeline: graph passes, calibration, quantization for
 //! KL520/KL720 at 8 and 16 bits, the fast and reference fixed-point engines compared bit for bit
 //! on every tensor, and the 16-bit model compared with float.
 //!

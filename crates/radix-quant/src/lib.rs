@@ -1,6 +1,6 @@
-//! radix-quant: turns calibrated ranges and bitwidths into a fixed-point [`QuantModel`].
+//! radix-quant: turns calibrated ranges and bitwidths into a fixed-point [`QuantModel`](radix_ir::qmodel::QuantModel).
 //!
-//! * [`calibrate`]: validates the input mapping and gathers streaming statistics of every
+//! * [`calibrate()`]: validates the input mapping and gathers streaming statistics of every
 //!   tensor with the float engine.
 //! * [`prepare`]: graph rewrites that give every op an integer form (Div by a constant becomes
 //!   Mul by its reciprocal; a standalone BatchNormalization becomes a depthwise 1x1 Conv).

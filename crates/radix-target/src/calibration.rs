@@ -11,7 +11,7 @@
 //!   throughput). Everything else in
 //!   the profile (clock, bandwidths, SRAM, weight buffer, layouts) is documented or guessed
 //!   *before* fitting and is not touched.
-//! * [`fit`]: an exhaustive, deterministic grid search minimising the worst absolute log error
+//! * [`Calibration::fit`]: an exhaustive, deterministic grid search minimising the worst absolute log error
 //!   (ties: the sum of squared log errors, then the first candidate in grid order) over the
 //!   chosen networks. [`Calibration`] evaluates every grid point once per network, so the full fit
 //!   and every leave-one-out fit read the same table.
