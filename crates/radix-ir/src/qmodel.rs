@@ -277,7 +277,9 @@ pub enum QKernel {
     /// `y = sat(requant[c].apply(acc))` (negative acc uses `requant_neg` for LeakyRelu), then the
     /// activation clamp `[act_min, act_max]`.
     Mac {
-        /// Quantized weights in the float weight's layout.
+        /// Quantized weights in the float weight's layout (serialized packed: 1, 2 or 4 bytes
+        /// per code, the narrowest that holds them all).
+        #[serde(with = "packed_codes")]
         weights: Vec<i32>,
         weight_params: Vec<QParams>,
         bias: Vec<i64>,
@@ -333,7 +335,51 @@ pub struct QNode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QConst {
     pub params: QParams,
+    /// The codes (serialized packed, as the Mac weights).
+    #[serde(with = "packed_codes")]
     pub data: Vec<i32>,
+}
+
+/// Integer codes serialized as `(width, little-endian bytes)` with the narrowest width (1, 2 or
+/// 4 bytes) that holds every code: an int8 weight takes one byte in a BIE whatever its value
+/// (bincode's varints took 3 bytes for codes of magnitude >= 126).
+mod packed_codes {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(codes: &[i32], s: S) -> Result<S::Ok, S::Error> {
+        let width: usize = if codes.iter().all(|&c| i8::try_from(c).is_ok()) {
+            1
+        } else if codes.iter().all(|&c| i16::try_from(c).is_ok()) {
+            2
+        } else {
+            4
+        };
+        let mut bytes = Vec::with_capacity(codes.len() * width);
+        for c in codes {
+            bytes.extend_from_slice(&c.to_le_bytes()[..width]);
+        }
+        (width as u8, bytes).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i32>, D::Error> {
+        let (width, bytes) = <(u8, Vec<u8>)>::deserialize(d)?;
+        let width = usize::from(width);
+        if !matches!(width, 1 | 2 | 4) || bytes.len() % width != 0 {
+            return Err(D::Error::custom(format!(
+                "packed codes: width {width} with {} bytes",
+                bytes.len()
+            )));
+        }
+        Ok(bytes
+            .chunks_exact(width)
+            .map(|b| match width {
+                1 => i32::from(b[0] as i8),
+                2 => i32::from(i16::from_le_bytes([b[0], b[1]])),
+                _ => i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            })
+            .collect())
+    }
 }
 
 /// Schema version of [`QuantModel`]'s serialized layout, written in every BIE header and
@@ -344,8 +390,9 @@ pub struct QConst {
 /// The golden BIE test (`crates/radix/tests/golden_bie.rs`) fails when the layout changes.
 ///
 /// History: 1, the first versioned layout; 2, new `Op` variants (`Reduce`, `ResizeNd`,
-/// `LayerNormStats`, `PoolNd`, `BatchNormTrain`, ...) for the ONNX conformance ops.
-pub const SCHEMA_VERSION: u32 = 2;
+/// `LayerNormStats`, `PoolNd`, `BatchNormTrain`, ...) for the ONNX conformance ops; 3, Mac
+/// weights and quantized constants packed (1, 2 or 4 bytes per code).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A quantized model, ready for the simulators and the BIE container.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -464,3 +464,18 @@ fn documented_edges() {
         QParams::from_absmax(1.0, 8, true)
     );
 }
+
+proptest! {
+    /// Packed codes (the BIE layout of Mac weights and quantized constants) round-trip exactly,
+    /// at the narrowest width that holds them.
+    #[test]
+    fn packed_codes_round_trip(codes in prop::collection::vec(any::<i32>().prop_map(|c| c >> (c as u32 % 31)), 0..64)) {
+        let q = radix_ir::qmodel::QConst {
+            params: QParams::from_absmax(1.0, 8, false),
+            data: codes.clone(),
+        };
+        let json = serde_json::to_string(&q).unwrap();
+        let back: radix_ir::qmodel::QConst = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(back.data, codes);
+    }
+}
