@@ -162,18 +162,7 @@ fn light_cases(root: &Path) -> R<Vec<Case>> {
 fn worst_snr(reference: &[Vec<ArrayD<f32>>], test: &[Vec<ArrayD<f32>>]) -> f64 {
     let nout = reference.first().map(Vec::len).unwrap_or(0);
     (0..nout)
-        .map(|k| {
-            let r: Vec<f32> = reference
-                .iter()
-                .flat_map(|o| o[k].iter().copied())
-                .collect();
-            let t: Vec<f32> = test.iter().flat_map(|o| o[k].iter().copied()).collect();
-            if r.len() != t.len() {
-                f64::NAN
-            } else {
-                radix_calib::sqnr_db(&r, &t)
-            }
-        })
+        .map(|k| radix_calib::output_sqnr_db(reference, test, k))
         .fold(f64::INFINITY, f64::min)
 }
 

@@ -91,5 +91,5 @@ pub use method::{
     MMSE_CANDIDATES, MMSE_REFINE, MinMax, Mmse, Percentage, RangeMethod, ZERO_TENSOR_ABSMAX,
     estimated_mse,
 };
-pub use sqnr::{sqnr_db, try_sqnr_db};
+pub use sqnr::{output_sqnr_db, sqnr_db, sqnr_from_energies, try_sqnr_db};
 pub use stats::{HistBin, SUB_BIN_BITS, SUB_BINS, TensorStats, WINDOW_OCTAVES};

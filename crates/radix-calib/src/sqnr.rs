@@ -1,6 +1,34 @@
 //! Signal-to-quantization-noise ratio.
 
+use ndarray::ArrayD;
+
 use crate::error::{CalibError, Result};
+
+/// The ratio of accumulated energies in dB, with [`sqnr_db`]'s rule: `+inf` when there is no
+/// noise (also when there is no signal), `-inf` for noise without signal.
+pub fn sqnr_from_energies(signal: f64, noise: f64) -> f64 {
+    if noise == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (signal / noise).log10()
+    }
+}
+
+/// [`sqnr_db`] of model output `k`, its values pooled over every item (`items[i][k]`); NaN when
+/// the shapes differ.
+pub fn output_sqnr_db(reference: &[Vec<ArrayD<f32>>], test: &[Vec<ArrayD<f32>>], k: usize) -> f64 {
+    let pooled = |items: &[Vec<ArrayD<f32>>]| -> Vec<f32> {
+        items
+            .iter()
+            .filter_map(|o| o.get(k))
+            .flat_map(|a| a.iter().copied())
+            .collect()
+    };
+    if reference.len() != test.len() {
+        return f64::NAN;
+    }
+    sqnr_db(&pooled(reference), &pooled(test))
+}
 
 /// `10 * log10(Σ ref² / Σ (ref - test)²)` in dB, accumulated in f64 in a fixed order (the same
 /// bits for the same inputs).
@@ -42,11 +70,7 @@ pub fn try_sqnr_db(reference: &[f32], test: &[f32]) -> Result<f64> {
     }
     let sig: f64 = sig.iter().sum();
     let noise: f64 = noise.iter().sum();
-    Ok(if noise == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (sig / noise).log10()
-    })
+    Ok(sqnr_from_energies(sig, noise))
 }
 
 #[cfg(test)]
@@ -75,5 +99,14 @@ mod tests {
             })
         );
         assert!(sqnr_db(&[f32::NAN], &[1.0]).is_nan());
+        assert_eq!(sqnr_from_energies(0.0, 0.0), f64::INFINITY);
+        assert_eq!(sqnr_from_energies(0.0, 1.0), f64::NEG_INFINITY);
+        // Pooled over items: the same as one slice of all values.
+        let a = |v: &[f32]| ArrayD::from_shape_vec(ndarray::IxDyn(&[v.len()]), v.to_vec()).unwrap();
+        let reference = vec![vec![a(&[1.0, 2.0])], vec![a(&[3.0, 4.0])]];
+        let test = vec![vec![a(&[1.0, 2.5])], vec![a(&[3.0, 4.0])]];
+        let want = sqnr_db(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.5, 3.0, 4.0]);
+        assert_eq!(output_sqnr_db(&reference, &test, 0), want);
+        assert!(output_sqnr_db(&reference, &test[..1], 0).is_nan());
     }
 }

@@ -74,16 +74,6 @@ fn float_outputs(
         .collect()
 }
 
-/// SNR (dB) of `test` against `reference`, over all items, per output.
-fn output_snr(reference: &[Vec<ArrayD<f32>>], test: &[Vec<ArrayD<f32>>], k: usize) -> f64 {
-    let (mut r, mut t) = (Vec::new(), Vec::new());
-    for (a, b) in reference.iter().zip(test) {
-        r.extend(a[k].iter().copied());
-        t.extend(b[k].iter().copied());
-    }
-    radix_calib::sqnr_db(&r, &t)
-}
-
 /// Whether an error means "not supported" (a clear refusal) rather than a wrong result.
 fn unsupported(e: &QuantError) -> bool {
     matches!(e, QuantError::Unsupported { .. } | QuantError::Target(_))
@@ -118,7 +108,7 @@ fn check_inner(case: &Case, cfg: &CheckConfig) -> Result<Verdict, String> {
         return Err("graph passes changed the number of outputs".into());
     }
     for k in 0..g0.outputs.len() {
-        let snr = output_snr(&y0, &y1, k);
+        let snr = radix_calib::output_sqnr_db(&y0, &y1, k);
         if snr < PASSES_SNR_DB {
             return Err(format!(
                 "graph passes changed float output {k} `{}`: {snr:.1} dB",
@@ -182,7 +172,7 @@ fn check_inner(case: &Case, cfg: &CheckConfig) -> Result<Verdict, String> {
                     range_limited += 1;
                     continue;
                 }
-                let snr = output_snr(&y0, &yq, k);
+                let snr = radix_calib::output_sqnr_db(&y0, &yq, k);
                 worst16 = worst16.min(snr);
                 if snr < cfg.int16_snr_floor_db {
                     return Err(format!(

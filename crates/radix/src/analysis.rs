@@ -467,11 +467,7 @@ fn verify(
 }
 
 fn snr_of(sig: f64, err: f64) -> f64 {
-    if err == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (sig / err).log10()
-    }
+    radix_calib::sqnr_from_energies(sig, err)
 }
 
 /// Ranges of consecutive indices, as `a..b` text (`0..4, 9`).
