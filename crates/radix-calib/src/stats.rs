@@ -242,7 +242,20 @@ impl TensorStats {
             return Ok(());
         }
         let batch_hi = max_abs_bits >> SHIFT;
-        let batch_lo = (s.min_nz_bits >> SHIFT).max(MIN_KEY);
+        // Subnormals never set the fine range's low end (a batch of only zeros and subnormals
+        // does not either): the smallest *normal* magnitude does. Otherwise a subnormal would
+        // widen the window when observed beside normal values but not when observed in a batch
+        // of its own, and merged statistics would depend on how the inputs were split.
+        let min_normal_bits = if s.min_nz_bits >= MIN_NORMAL_BITS {
+            s.min_nz_bits
+        } else {
+            data.iter()
+                .map(|v| v.to_bits() & ABS_MASK)
+                .filter(|&b| b >= MIN_NORMAL_BITS)
+                .min()
+                .unwrap_or(max_abs_bits)
+        };
+        let batch_lo = (min_normal_bits >> SHIFT).max(MIN_KEY);
         self.extend(batch_lo, batch_hi);
         self.accumulate(data);
         Ok(())
