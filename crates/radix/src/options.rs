@@ -319,29 +319,22 @@ impl AnalysisOptions {
         }
         // Which plain bitwidths each option takes; the mixed modes are not implemented yet.
         let bits = |option: &str, mode: BitwidthMode, allowed: &[u8]| -> Result<u8> {
+            let names = || {
+                allowed
+                    .iter()
+                    .map(|b| format!("int{b}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             match mode.bits() {
                 Some(b) if allowed.contains(&b) => Ok(b),
                 Some(_) => Err(opt_err(
                     option,
-                    format!(
-                        "`{mode}` is not one of {}",
-                        allowed
-                            .iter()
-                            .map(|b| format!("int{b}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    format!("`{mode}` is not one of {}", names()),
                 )),
                 None => Err(opt_err(
                     option,
-                    format!(
-                        "`{mode}` is not implemented yet in Radix; use {}",
-                        allowed
-                            .iter()
-                            .map(|b| format!("int{b}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    format!("`{mode}` is not implemented yet in Radix; use {}", names()),
                 )),
             }
         };
