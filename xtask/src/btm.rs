@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use ndarray::{Array3, Array4, ArrayD, Axis};
 use radix_ir::ValueId;
-use radix_ir::qmodel::{QTensor, QuantModel};
-use radix_quant::{QuantConfig, calibrate, prepare, quantize};
+use radix_quant::{Calibrated, QuantConfig};
+use radix_sim::Engine;
 use radix_target::Platform;
 
 use crate::R;
@@ -108,75 +108,34 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
             opts.input_shapes.insert((*name).to_string(), shape.clone());
         }
         let path = root.join("fixtures/models").join(fx.file);
-        let mut g = radix_onnx::import_path_with(&path, &opts).map_err(|e| e.to_string())?;
-        radix_ir::passes::optimize(&mut g).map_err(|e| e.to_string())?;
-        prepare(&mut g);
-        let calib = calibrate(&g, &fx.items).map_err(|e| format!("{}: {e}", fx.name))?;
+        let model =
+            radix::ModelConfig::from_onnx_with(&path, 720, &opts).map_err(|e| e.to_string())?;
+        let calibrated = Calibrated::new(model.graph(), &fx.items, &radix_quant::Silent)
+            .map_err(|e| format!("{}: {e}", fx.name))?;
         for (platform, bits) in [
             (Platform::Kl520, 8u8),
             (Platform::Kl720, 8),
             (Platform::Kl720, 16),
         ] {
-            let mut cfg = QuantConfig::int8(platform);
-            (
-                cfg.datapath_bits,
-                cfg.weight_bits,
-                cfg.model_in_bits,
-                cfg.model_out_bits,
-            ) = (bits, bits, bits, bits);
-            let q = quantize(&g, &calib, &cfg)
+            let q = calibrated
+                .quantize(&QuantConfig::uniform(platform, bits))
                 .map_err(|e| format!("{}: {e}", fx.name))?
                 .model;
             let fast = radix_sim::FixedEngine::new(&q).map_err(|e| e.to_string())?;
-            let nv = q.graph.values.len();
+            let reference = radix_sim::ReferenceEngine::new(&q).map_err(|e| e.to_string())?;
             let (mut tensors, mut differing) = (0usize, Vec::new());
             let (mut t_fast, mut t_ref) = (0f64, 0f64);
             for (k, item) in fx.items.iter().enumerate() {
-                let mut a: Vec<Option<QTensor>> = vec![None; nv];
-                let t = Instant::now();
-                let mut last = Instant::now();
-                let mut spent: Vec<(f64, usize)> = Vec::new();
-                fast.run_observed(
-                    item,
-                    Some(&mut |id: ValueId, t: &QTensor| {
-                        spent.push((last.elapsed().as_secs_f64() * 1e3, id.0));
-                        a[id.0] = Some(t.clone());
-                        last = Instant::now();
-                    }),
-                )
-                .map_err(|e| format!("{}: fast engine: {e}", fx.name))?;
-                t_fast += t.elapsed().as_secs_f64();
+                let c = radix_sim::compare::compare_item(&q, &fast, &reference, k, item)
+                    .map_err(|e| format!("{}: {e}", fx.name))?;
+                t_fast += c.fast.seconds;
+                t_ref += c.reference_seconds;
+                tensors += c.compared;
+                differing.extend(c.diffs.iter().map(|d| d.describe(&q)));
                 if profile && k == 0 {
-                    spent.sort_by(|x, y| y.0.total_cmp(&x.0));
-                    for (ms, v) in spent.iter().take(8) {
-                        let node = q
-                            .graph
-                            .nodes
-                            .iter()
-                            .find(|nd| nd.outputs.contains(&ValueId(*v)));
-                        let desc = node
-                            .map(|nd| {
-                                let shapes: Vec<_> = nd
-                                    .inputs
-                                    .iter()
-                                    .map(|&i| q.graph.shape(i).to_vec())
-                                    .collect();
-                                format!("{} {shapes:?}", nd.op.type_name())
-                            })
-                            .unwrap_or_else(|| "input".into());
-                        println!("    fast {ms:8.2} ms  {desc}");
-                    }
+                    print_slowest_nodes(&q, &fast, item)
+                        .map_err(|e| format!("{}: {e}", fx.name))?;
                 }
-                let mut b: Vec<Option<QTensor>> = vec![None; nv];
-                let t = Instant::now();
-                radix_sim::reference::run_reference(&q, item, &mut |id: ValueId, t: &QTensor| {
-                    b[id.0] = Some(t.clone())
-                })
-                .map_err(|e| format!("{}: reference engine: {e}", fx.name))?;
-                t_ref += t.elapsed().as_secs_f64();
-                let (t, d) = diff_tensors(&q, k, &a, &b);
-                tensors += t;
-                differing.extend(d);
             }
             let n = fx.items.len() as f64;
             println!(
@@ -210,26 +169,36 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
     }
 }
 
-/// [`radix_sim::compare::diff_tensors`], each difference as a line with the node's op and kernel.
-pub(crate) fn diff_tensors(
-    q: &QuantModel,
-    k: usize,
-    a: &[Option<QTensor>],
-    b: &[Option<QTensor>],
-) -> (usize, Vec<String>) {
-    let (tensors, diffs) = radix_sim::compare::diff_tensors(q, k, a, b);
-    let lines = diffs
-        .iter()
-        .map(|d| {
-            let op = q
-                .graph
-                .nodes
-                .iter()
-                .position(|nd| nd.outputs.contains(&d.value))
-                .map(|j| format!("{:?} {:?}", q.graph.nodes[j].op, q.nodes[j].kernel))
-                .unwrap_or_default();
-            format!("{d}; {}", op.chars().take(400).collect::<String>())
-        })
-        .collect();
-    (tensors, lines)
+/// Runs `item` once more, timing every node of the fast engine, and prints the slowest eight.
+fn print_slowest_nodes(
+    q: &radix_ir::qmodel::QuantModel,
+    fast: &radix_sim::FixedEngine,
+    item: &[ndarray::ArrayD<f32>],
+) -> Result<(), radix_sim::SimError> {
+    let mut last = Instant::now();
+    let mut spent: Vec<(f64, usize)> = Vec::new();
+    fast.run_observing(item, &mut |id, _| {
+        spent.push((last.elapsed().as_secs_f64() * 1e3, id.0));
+        last = Instant::now();
+    })?;
+    spent.sort_by(|x, y| y.0.total_cmp(&x.0));
+    for (ms, v) in spent.iter().take(8) {
+        let node = q
+            .graph
+            .nodes
+            .iter()
+            .find(|nd| nd.outputs.contains(&ValueId(*v)));
+        let desc = node
+            .map(|nd| {
+                let shapes: Vec<_> = nd
+                    .inputs
+                    .iter()
+                    .map(|&i| q.graph.shape(i).to_vec())
+                    .collect();
+                format!("{} {shapes:?}", nd.op.type_name())
+            })
+            .unwrap_or_else(|| "input".into());
+        println!("    fast {ms:8.2} ms  {desc}");
+    }
+    Ok(())
 }

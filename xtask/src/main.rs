@@ -695,34 +695,37 @@ fn bench(a: BenchArgs) -> R<()> {
         "radix_float_ms_per_input_median {float_ms:.3} (threads={}, n={})",
         a.threads, a.runs
     );
-    // Calibration (MinMax statistics gathering + ranges) on the 22 photos.
-    let mut g2 = g.clone();
-    radix_quant::prepare(&mut g2);
+    // Calibration (prepare, statistics gathering, ranges) on the 22 photos, MinMax and MMSE.
     let items: Vec<Vec<ArrayD<f32>>> = photos.iter().map(|p| vec![p.clone()]).collect();
+    let calibrate = || {
+        pool.install(|| radix_quant::Calibrated::new(g, &items, &radix_quant::Silent))
+            .map_err(|e| e.to_string())
+    };
     let mut calib_s = Vec::new();
     let mut mmse_s = Vec::new();
     for _ in 0..3 {
-        let t = Instant::now();
-        let c = pool
-            .install(|| radix_quant::calibrate(&g2, &items))
-            .map_err(|e| e.to_string())?;
         let mut cfg = radix_quant::QuantConfig::int8(radix_target::Platform::Kl720);
-        cfg.range = radix_quant::RangeChoice::Percentage {
-            percentage: 1.0,
-            percentage_16b: 1.0,
-        };
-        radix_quant::quantize(&g2, &c, &cfg).map_err(|e| e.to_string())?;
-        calib_s.push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        let c = pool
-            .install(|| radix_quant::calibrate(&g2, &items))
-            .map_err(|e| e.to_string())?;
-        cfg.range = radix_quant::RangeChoice::Mmse {
-            percentile: 0.001,
-            outlier_factor: 1.0,
-        };
-        radix_quant::quantize(&g2, &c, &cfg).map_err(|e| e.to_string())?;
-        mmse_s.push(t.elapsed().as_secs_f64());
+        for (range, times) in [
+            (
+                radix_quant::RangeChoice::Percentage {
+                    percentage: 1.0,
+                    percentage_16b: 1.0,
+                },
+                &mut calib_s,
+            ),
+            (
+                radix_quant::RangeChoice::Mmse {
+                    percentile: 0.001,
+                    outlier_factor: 1.0,
+                },
+                &mut mmse_s,
+            ),
+        ] {
+            let t = Instant::now();
+            cfg.range = range;
+            calibrate()?.quantize(&cfg).map_err(|e| e.to_string())?;
+            times.push(t.elapsed().as_secs_f64());
+        }
     }
     println!(
         "radix_calibrate_quantize_s {:.3} (minmax, n=22, threads={})",
@@ -735,15 +738,11 @@ fn bench(a: BenchArgs) -> R<()> {
         a.threads
     );
     // Fixed-point engine latency (720 int8).
-    let c = pool
-        .install(|| radix_quant::calibrate(&g2, &items))
+    let q = calibrate()?
+        .quantize(&radix_quant::QuantConfig::int8(
+            radix_target::Platform::Kl720,
+        ))
         .map_err(|e| e.to_string())?;
-    let q = radix_quant::quantize(
-        &g2,
-        &c,
-        &radix_quant::QuantConfig::int8(radix_target::Platform::Kl720),
-    )
-    .map_err(|e| e.to_string())?;
     let fixed = radix_sim::FixedEngine::new(&q.model).map_err(|e| e.to_string())?;
     let mut ftimes = Vec::new();
     pool.install(|| -> R<()> {

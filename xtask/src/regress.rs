@@ -13,14 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ndarray::{Array4, ArrayD, Axis, IxDyn};
-use radix_ir::ValueId;
-use radix_ir::qmodel::{QTensor, QuantModel};
-use radix_quant::{QuantConfig, calibrate, prepare, quantize};
+use radix_ir::qmodel::QuantModel;
+use radix_quant::{Calibrated, QuantConfig};
 use radix_target::Platform;
 use serde_json::Value;
 
 use crate::R;
-use crate::btm::diff_tensors;
 
 struct Case {
     name: String,
@@ -189,42 +187,25 @@ struct Row {
 /// One quantized configuration: (tensors compared, differing lines, SNR vs float, BIE verdict).
 fn check_config(
     case: &Case,
-    g: &radix_ir::Graph,
-    calib: &radix_quant::Calibration,
+    calibrated: &Calibrated,
     float_out: &[Vec<ArrayD<f32>>],
     platform: Platform,
     bits: u8,
 ) -> R<(usize, Vec<String>, f64, String)> {
-    let mut cfg = QuantConfig::int8(platform);
-    (
-        cfg.datapath_bits,
-        cfg.weight_bits,
-        cfg.model_in_bits,
-        cfg.model_out_bits,
-    ) = (bits, bits, bits, bits);
-    let q = quantize(g, calib, &cfg)
+    let q = calibrated
+        .quantize(&QuantConfig::uniform(platform, bits))
         .map_err(|e| format!("quantize: {e}"))?
         .model;
     let fast = radix_sim::FixedEngine::new(&q).map_err(|e| format!("fast engine: {e}"))?;
-    let nv = q.graph.values.len();
+    let reference =
+        radix_sim::ReferenceEngine::new(&q).map_err(|e| format!("reference engine: {e}"))?;
     let (mut tensors, mut differing, mut fixed_out) = (0, Vec::new(), Vec::new());
     for (k, item) in case.items.iter().enumerate() {
-        let mut a: Vec<Option<QTensor>> = vec![None; nv];
-        let out = fast
-            .run_observed(
-                item,
-                Some(&mut |id: ValueId, t: &QTensor| a[id.0] = Some(t.clone())),
-            )
-            .map_err(|e| format!("fast engine: {e}"))?;
-        let mut b: Vec<Option<QTensor>> = vec![None; nv];
-        radix_sim::reference::run_reference(&q, item, &mut |id: ValueId, t: &QTensor| {
-            b[id.0] = Some(t.clone())
-        })
-        .map_err(|e| format!("reference engine: {e}"))?;
-        let (t, d) = diff_tensors(&q, k, &a, &b);
-        tensors += t;
-        differing.extend(d);
-        fixed_out.push(out);
+        let c = radix_sim::compare::compare_item(&q, &fast, &reference, k, item)
+            .map_err(|e| e.to_string())?;
+        tensors += c.compared;
+        differing.extend(c.diffs.iter().map(|d| d.describe(&q)));
+        fixed_out.push(c.fast.outputs);
     }
     let snr = worst_snr(float_out, &fixed_out);
     let bie = bie_roundtrip(case, &q, &fixed_out)?;
@@ -265,25 +246,24 @@ fn run_case(case: &Case, rows: &mut Vec<Row>, failures: &mut Vec<String>) {
     let mut opts = radix_onnx::ImportOptions::default();
     opts.input_shapes
         .insert(case.input.0.clone(), case.input.1.clone());
-    let mut g = match radix_onnx::import_path_with(&case.path, &opts) {
-        Ok(g) => g,
+    let model = match radix::ModelConfig::from_onnx_with(&case.path, 720, &opts) {
+        Ok(m) => m,
         Err(e) => {
             let msg = format!("import: {e}");
             rows.push(row("-", "-", "-", ["-", &msg, "-", "-", "-"]));
             return;
         }
     };
-    let prepared = radix_ir::passes::optimize(&mut g)
-        .map_err(|e| format!("optimize: {e}"))
-        .and_then(|_| {
-            let engine =
-                radix_sim::FloatEngine::new(&g).map_err(|e| format!("float engine: {e}"))?;
+    let g = model.graph();
+    let float_out = radix_sim::FloatEngine::new(g)
+        .map_err(|e| format!("float engine: {e}"))
+        .and_then(|engine| {
             case.items
                 .iter()
                 .map(|it| engine.run(it).map_err(|e| format!("float engine: {e}")))
                 .collect::<R<Vec<_>>>()
         });
-    let float_out = match prepared {
+    let float_out = match float_out {
         Ok(o) => o,
         Err(e) => {
             failures.push(format!("{}: {e}", case.name));
@@ -292,8 +272,7 @@ fn run_case(case: &Case, rows: &mut Vec<Row>, failures: &mut Vec<String>) {
         }
     };
     let float_db = db(worst_snr(&case.reference, &float_out));
-    prepare(&mut g);
-    let calib = match calibrate(&g, &case.items) {
+    let calibrated = match Calibrated::new(g, &case.items, &radix_quant::Silent) {
         Ok(c) => c,
         Err(e) => {
             failures.push(format!("{}: calibrate: {e}", case.name));
@@ -314,7 +293,7 @@ fn run_case(case: &Case, rows: &mut Vec<Row>, failures: &mut Vec<String>) {
         let t = Instant::now();
         let kl = platform.number().to_string();
         let b = format!("int{bits}");
-        match check_config(case, &g, &calib, &float_out, platform, bits) {
+        match check_config(case, &calibrated, &float_out, platform, bits) {
             Ok((tensors, differing, snr, bie)) => {
                 let btm = if differing.is_empty() {
                     "identical".to_string()

@@ -8,7 +8,7 @@
 use ndarray::ArrayD;
 use radix_ir::ValueId;
 use radix_ir::qmodel::{QKernel, QuantModel};
-use radix_quant::{QuantConfig, QuantError, calibrate, prepare, quantize};
+use radix_quant::{Calibrated, QuantConfig, QuantError};
 use radix_sim::{FixedEngine, FloatEngine};
 use radix_target::Platform;
 
@@ -102,8 +102,13 @@ fn check_inner(case: &Case, cfg: &CheckConfig) -> Result<Verdict, String> {
     }
     let mut g = g0.clone();
     radix_ir::passes::optimize(&mut g).map_err(|e| format!("graph passes: {e}"))?;
-    prepare(&mut g);
-    let y1 = float_outputs(&g, &case.items)?;
+    let calibrated = match Calibrated::new(&g, &case.items, &radix_quant::Silent) {
+        Ok(c) => c,
+        Err(e) if unsupported(&e) => return Ok(Verdict::Skip(e.to_string())),
+        Err(e) => return Err(format!("calibrate: {e}")),
+    };
+    let g = &calibrated.graph;
+    let y1 = float_outputs(g, &case.items)?;
     if y1.first().map(|v| v.len()) != y0.first().map(|v| v.len()) {
         return Err("graph passes changed the number of outputs".into());
     }
@@ -116,37 +121,24 @@ fn check_inner(case: &Case, cfg: &CheckConfig) -> Result<Verdict, String> {
             ));
         }
     }
-    let calib = match calibrate(&g, &case.items) {
-        Ok(c) => c,
-        Err(e) if unsupported(&e) => return Ok(Verdict::Skip(e.to_string())),
-        Err(e) => return Err(format!("calibrate: {e}")),
-    };
     let mut worst16 = f64::INFINITY;
     let mut tensors = 0;
     let mut range_limited = 0;
     for &(platform, bits) in &cfg.configs {
-        let mut qc = QuantConfig::int8(platform);
-        (
-            qc.datapath_bits,
-            qc.weight_bits,
-            qc.model_in_bits,
-            qc.model_out_bits,
-        ) = (bits, bits, bits, bits);
-        qc.cpu_node_bits = bits;
         let what = format!("KL{} int{bits}", platform.number());
-        let q = match quantize(&g, &calib, &qc) {
+        let q = match calibrated.quantize(&QuantConfig::uniform(platform, bits)) {
             Ok(q) => q.model,
             Err(e) if unsupported(&e) => return Ok(Verdict::Skip(format!("{what}: {e}"))),
             Err(e) => return Err(format!("{what}: quantize: {e}")),
         };
-        tensors += compare_engines(&q, &case.items).map_err(|m| format!("{what}: {m}"))?;
+        let fast = FixedEngine::new(&q).map_err(|e| format!("{what}: fast engine: {e}"))?;
+        tensors += compare_engines(&q, &fast, &case.items).map_err(|m| format!("{what}: {m}"))?;
         // As a BIE stores and restores it.
         let mut stored = q.clone();
         stored.drop_mac_float_weights();
         stored.restore_mac_float_weights();
         restored_weights_within_a_step(&q, &stored).map_err(|m| format!("{what}: {m}"))?;
         if bits == 16 && platform == Platform::Kl720 {
-            let fast = FixedEngine::new(&q).map_err(|e| format!("{what}: {e}"))?;
             let yq: Vec<Vec<ArrayD<f32>>> = case
                 .items
                 .iter()
@@ -271,28 +263,14 @@ pub fn restored_weights_within_a_step(q: &QuantModel, restored: &QuantModel) -> 
 
 /// Fast vs reference on every tensor of every item ([`radix_sim::compare`]); the first
 /// difference is the error, with the node that produced it.
-pub fn compare_engines(q: &QuantModel, items: &[Vec<ArrayD<f32>>]) -> Result<usize, String> {
-    let fast = FixedEngine::new(q).map_err(|e| format!("fast engine: {e}"))?;
-    let r = radix_sim::compare::compare_engines(q, &fast, items).map_err(|e| e.to_string())?;
-    if let Some(d) = r.diffs.first() {
-        let node = q
-            .graph
-            .nodes
-            .iter()
-            .find(|nd| nd.outputs.contains(&d.value))
-            .map(|nd| {
-                let shapes: Vec<Vec<usize>> = nd
-                    .inputs
-                    .iter()
-                    .map(|&v| q.graph.shape(v).to_vec())
-                    .collect();
-                format!("{} {:?} inputs {shapes:?}", nd.name, nd.op)
-            })
-            .unwrap_or_default();
-        return Err(format!(
-            "{d}; node {}",
-            node.chars().take(300).collect::<String>()
-        ));
+pub fn compare_engines(
+    q: &QuantModel,
+    fast: &FixedEngine,
+    items: &[Vec<ArrayD<f32>>],
+) -> Result<usize, String> {
+    let r = radix_sim::compare::compare_engines(q, fast, items).map_err(|e| e.to_string())?;
+    match r.diffs.first() {
+        Some(d) => Err(d.describe(q)),
+        None => Ok(r.compared),
     }
-    Ok(r.compared)
 }

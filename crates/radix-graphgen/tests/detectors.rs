@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array4, ArrayD, Axis};
 use radix_graphgen::compare_engines;
-use radix_quant::{QuantConfig, calibrate, prepare, quantize};
+use radix_quant::{Calibrated, QuantConfig};
 use radix_sim::{FixedEngine, FloatEngine};
 use radix_target::Platform;
 
@@ -56,7 +56,6 @@ fn part_snr(want: &[ArrayD<f32>], got: &[ArrayD<f32>], lo: usize, hi: usize) -> 
 fn check(d: &Detector) {
     let mut g = radix_onnx::import_path(&dir().join(format!("{}.onnx", d.name))).expect("import");
     radix_ir::passes::optimize(&mut g).expect("passes");
-    prepare(&mut g);
     let items = inputs(d.name);
     // Float engine vs onnxruntime.
     let ort: ArrayD<f32> =
@@ -79,7 +78,8 @@ fn check(d: &Detector) {
             d.name
         );
     }
-    let calib = calibrate(&g, &items[..CALIBRATION_PHOTOS]).expect("calibrate");
+    let calibrated =
+        Calibrated::new(&g, &items[..CALIBRATION_PHOTOS], &radix_quant::Silent).expect("calibrate");
     // (platform, datapath/weight bits, model output bits, SNR floor for each part).
     let configs = [
         (Platform::Kl720, 16u8, 16u8, Some(40.0)),
@@ -88,27 +88,22 @@ fn check(d: &Detector) {
         (Platform::Kl520, 8, 8, None),
     ];
     for (platform, bits, out_bits, floor) in configs {
-        let mut cfg = QuantConfig::int8(platform);
-        (
-            cfg.datapath_bits,
-            cfg.weight_bits,
-            cfg.model_in_bits,
-            cfg.cpu_node_bits,
-        ) = (bits, bits, bits, bits);
+        let mut cfg = QuantConfig::uniform(platform, bits);
         cfg.model_out_bits = out_bits;
         let what = format!(
             "{} KL{} int{bits} out int{out_bits}",
             d.name,
             platform.number()
         );
-        let q = quantize(&g, &calib, &cfg)
+        let q = calibrated
+            .quantize(&cfg)
             .unwrap_or_else(|e| panic!("{what}: {e}"))
             .model;
         // Bit for bit on one calibration photo and one unseen photo (the reference engine is
         // plain loops: the slow part of this test).
         let pair = [items[0].clone(), items[items.len() - 1].clone()];
-        let tensors = compare_engines(&q, &pair).unwrap_or_else(|e| panic!("{what}: {e}"));
         let fast = FixedEngine::new(&q).expect("fast engine");
+        let tensors = compare_engines(&q, &fast, &pair).unwrap_or_else(|e| panic!("{what}: {e}"));
         let yq: Vec<ArrayD<f32>> = items
             .iter()
             .map(|it| fast.run(it).expect("fixed run").remove(0))

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use ndarray::{ArrayD, IxDyn};
 use onnx_builder::*;
 use radix_onnx::{ImportOptions, OnnxError, import_bytes, import_path, import_path_with};
-use radix_sim::{FloatEngine, SimError};
+use radix_sim::{FloatEngine, InputError, SimError};
 
 fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -482,11 +482,11 @@ fn wrong_input_shape_at_run_time_names_the_input() {
     let bad = ArrayD::<f32>::zeros(IxDyn(&[1, 3, 25, 24]));
     let e = engine.run(std::slice::from_ref(&bad)).unwrap_err();
     match &e {
-        SimError::InputShape {
+        SimError::Input(InputError::Shape {
             input,
             expected,
             got,
-        } => {
+        }) => {
             assert_eq!(input, "input");
             assert_eq!(expected, &[1, 3, 24, 24]);
             assert_eq!(got, &[1, 3, 25, 24]);
@@ -499,7 +499,10 @@ fn wrong_input_shape_at_run_time_names_the_input() {
     let e = engine
         .run(&[ArrayD::<f32>::zeros(IxDyn(&[3, 24, 24]))])
         .unwrap_err();
-    assert!(matches!(e, SimError::InputShape { .. }), "{e:?}");
+    assert!(
+        matches!(e, SimError::Input(InputError::Shape { .. })),
+        "{e:?}"
+    );
     let ok = engine.run(&[ArrayD::<f32>::zeros(IxDyn(&[2, 3, 24, 24]))]);
     assert_eq!(ok.expect("batch of 2")[0].shape()[0], 2);
 
@@ -508,10 +511,10 @@ fn wrong_input_shape_at_run_time_names_the_input() {
     assert!(
         matches!(
             e,
-            SimError::InputCount {
+            SimError::Input(InputError::Count {
                 expected: 1,
                 got: 2
-            }
+            })
         ),
         "{e:?}"
     );

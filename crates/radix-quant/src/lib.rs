@@ -5,10 +5,13 @@
 //! * [`prepare`]: graph rewrites that give every op an integer form (Div by a constant becomes
 //!   Mul by its reciprocal; a standalone BatchNormalization becomes a depthwise 1x1 Conv).
 //! * [`quantize`](quantize::quantize): parameters and integer kernels per docs/FIXED_POINT.md.
+//! * [`Calibrated`]: the composition of the steps above (prepare and calibrate once, quantize
+//!   per configuration), which every caller uses.
 //! * [`adjust_bias`]: bias adjust (`optimize` 1-4), per-channel bias from float vs fixed means.
 
 pub mod bias_adjust;
 pub mod calibrate;
+pub mod pipeline;
 pub mod progress;
 pub mod quantize;
 
@@ -17,6 +20,7 @@ use radix_ir::{ConvAttrs, Graph, Op};
 
 pub use bias_adjust::{BiasAdjust, BiasAdjustSummary, adjust_bias};
 pub use calibrate::{Calibration, InputMapping, calibrate, calibrate_with, validate_inputs};
+pub use pipeline::Calibrated;
 pub use progress::{Progress, Silent};
 pub use quantize::{QuantConfig, Quantized, RangeChoice, quantize};
 

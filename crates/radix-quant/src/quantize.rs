@@ -44,14 +44,21 @@ pub struct QuantConfig {
 }
 
 impl QuantConfig {
+    /// 8 bits everywhere, percentile ranges (0.999, 0.999999 for 16-bit tensors).
     pub fn int8(platform: Platform) -> Self {
+        Self::uniform(platform, 8)
+    }
+
+    /// `bits` (8 or 16) for the datapath, the weights, the model's input and output and CPU
+    /// nodes; percentile ranges.
+    pub fn uniform(platform: Platform, bits: u8) -> Self {
         QuantConfig {
             platform,
-            datapath_bits: 8,
-            weight_bits: 8,
-            model_in_bits: 8,
-            model_out_bits: 8,
-            cpu_node_bits: 8,
+            datapath_bits: bits,
+            weight_bits: bits,
+            model_in_bits: bits,
+            model_out_bits: bits,
+            cpu_node_bits: bits,
             range: RangeChoice::Percentage {
                 percentage: 0.999,
                 percentage_16b: 0.999999,

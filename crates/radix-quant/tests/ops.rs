@@ -12,7 +12,7 @@ mod common;
 use ndarray::{ArrayD, IxDyn};
 use radix_ir::ValueId;
 use radix_ir::qmodel::QTensor;
-use radix_quant::{QuantConfig, calibrate, prepare, quantize};
+use radix_quant::{Calibrated, QuantConfig};
 use radix_sim::FloatEngine;
 use radix_target::{Placement, Platform};
 use serde_json::Value;
@@ -94,23 +94,15 @@ fn int16_fast_engine_is_bit_true_to_the_reference() {
     for c in cases() {
         let mut g = import(&c.name);
         radix_ir::passes::optimize(&mut g).unwrap();
-        prepare(&mut g);
         // A few items with the same signs (Sqrt and Log stay in their domain).
         let items: Vec<Vec<ArrayD<f32>>> = [1.0f32, 0.5, 0.8]
             .iter()
             .map(|&k| c.inputs.iter().map(|x| x.mapv(|v| v * k)).collect())
             .collect();
-        let calib = calibrate(&g, &items).unwrap();
+        let calibrated = Calibrated::new(&g, &items, &radix_quant::Silent).unwrap();
         for platform in [Platform::Kl720, Platform::Kl730] {
-            let mut cfg = QuantConfig::int8(platform);
-            (
-                cfg.datapath_bits,
-                cfg.weight_bits,
-                cfg.model_in_bits,
-                cfg.model_out_bits,
-                cfg.cpu_node_bits,
-            ) = (16, 16, 16, 16, 16);
-            let q = quantize(&g, &calib, &cfg)
+            let q = calibrated
+                .quantize(&QuantConfig::uniform(platform, 16))
                 .unwrap_or_else(|e| panic!("{} on {platform:?}: {e}", c.name))
                 .model;
             let nv = q.graph.values.len();

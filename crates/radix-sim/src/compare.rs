@@ -6,12 +6,13 @@
 //! for the reference engine, which therefore never reports them).
 
 use std::fmt;
+use std::time::Instant;
 
 use ndarray::ArrayD;
 use radix_ir::ValueId;
 use radix_ir::qmodel::{QTensor, QuantModel};
 
-use crate::{FixedEngine, SimError, run_reference};
+use crate::{Engine, FixedEngine, Observed, ReferenceEngine, SimError};
 
 /// One tensor that differs between the engines on one input item.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +49,29 @@ impl fmt::Display for TensorDiff {
             write!(f, " (first at {i}: fast {a}, reference {b})")?;
         }
         Ok(())
+    }
+}
+
+impl TensorDiff {
+    /// The difference with the node that produced the tensor: its name, op, kernel and input
+    /// shapes (cut to 400 characters), for a reader hunting the bug.
+    pub fn describe(&self, model: &QuantModel) -> String {
+        let g = &model.graph;
+        let node = g
+            .nodes
+            .iter()
+            .position(|nd| nd.outputs.contains(&self.value))
+            .map(|j| {
+                let nd = &g.nodes[j];
+                let shapes: Vec<&[usize]> = nd.inputs.iter().map(|&v| g.shape(v)).collect();
+                let kernel = model.nodes.get(j).map(|q| &q.kernel);
+                format!("{} {:?} {kernel:?} inputs {shapes:?}", nd.name, nd.op)
+            })
+            .unwrap_or_else(|| "a graph input".into());
+        format!(
+            "{self}; node {}",
+            node.chars().take(400).collect::<String>()
+        )
     }
 }
 
@@ -101,42 +125,95 @@ pub fn diff_tensors(
     (compared, diffs)
 }
 
+/// One engine's run of one item with every integer tensor it computed.
+#[derive(Clone, Debug, Default)]
+pub struct RecordedRun {
+    /// The run's outputs (graph-output order).
+    pub outputs: Vec<ArrayD<f32>>,
+    /// Per value id: the integer tensor the engine computed, if it computed one.
+    pub tensors: Vec<Option<QTensor>>,
+    /// Wall time of the run.
+    pub seconds: f64,
+}
+
+/// Runs `engine` on one item and records every integer tensor it reports.
+pub fn record(engine: &dyn Engine, item: &[ArrayD<f32>]) -> Result<RecordedRun, SimError> {
+    let mut tensors: Vec<Option<QTensor>> = vec![None; engine.graph().values.len()];
+    let start = Instant::now();
+    let outputs = engine.run_observing(item, &mut |id, t| {
+        if let Observed::Fixed(t) = t {
+            tensors[id.0] = Some(t.clone());
+        }
+    })?;
+    Ok(RecordedRun {
+        outputs,
+        tensors,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Two engines on one item, compared on every tensor.
+#[derive(Clone, Debug)]
+pub struct ItemComparison {
+    /// The fast engine's run.
+    pub fast: RecordedRun,
+    /// Wall time of the reference engine's run.
+    pub reference_seconds: f64,
+    /// Tensors both engines produced.
+    pub compared: usize,
+    /// Every tensor that differs ([`diff_tensors`]).
+    pub diffs: Vec<TensorDiff>,
+}
+
+/// Runs `fast` and `reference` (two fixed-point engines of `model`) on input item number `k`
+/// and compares every tensor ([`diff_tensors`]).
+pub fn compare_item(
+    model: &QuantModel,
+    fast: &dyn Engine,
+    reference: &dyn Engine,
+    k: usize,
+    item: &[ArrayD<f32>],
+) -> Result<ItemComparison, SimError> {
+    let a = record(fast, item)?;
+    let b = record(reference, item)?;
+    let (compared, diffs) = diff_tensors(model, k, &a.tensors, &b.tensors);
+    Ok(ItemComparison {
+        fast: a,
+        reference_seconds: b.seconds,
+        compared,
+        diffs,
+    })
+}
+
 /// The result of [`compare_engines`].
 #[derive(Clone, Debug, Default)]
 pub struct BitTrue {
     /// Tensors compared, over all items.
     pub compared: usize,
+    /// Every differing tensor, over all items.
     pub diffs: Vec<TensorDiff>,
 }
 
 impl BitTrue {
+    /// No tensor differs.
     pub fn identical(&self) -> bool {
         self.diffs.is_empty()
     }
 }
 
-/// Runs the fast engine (`fast`, built for `model`) and the reference engine on every item
-/// and compares every tensor ([`diff_tensors`]).
+/// Runs the fast engine (built for `model`) and the reference engine on every item and compares
+/// every tensor ([`compare_item`]).
 pub fn compare_engines(
     model: &QuantModel,
     fast: &FixedEngine,
     items: &[Vec<ArrayD<f32>>],
 ) -> Result<BitTrue, SimError> {
-    let nv = model.graph.values.len();
+    let reference = ReferenceEngine::new(model)?;
     let mut out = BitTrue::default();
     for (k, item) in items.iter().enumerate() {
-        let mut a: Vec<Option<QTensor>> = vec![None; nv];
-        fast.run_observed(
-            item,
-            Some(&mut |id: ValueId, t: &QTensor| a[id.0] = Some(t.clone())),
-        )?;
-        let mut b: Vec<Option<QTensor>> = vec![None; nv];
-        run_reference(model, item, &mut |id: ValueId, t: &QTensor| {
-            b[id.0] = Some(t.clone())
-        })?;
-        let (n, d) = diff_tensors(model, k, &a, &b);
-        out.compared += n;
-        out.diffs.extend(d);
+        let c = compare_item(model, fast, &reference, k, item)?;
+        out.compared += c.compared;
+        out.diffs.extend(c.diffs);
     }
     Ok(out)
 }

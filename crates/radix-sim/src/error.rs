@@ -4,22 +4,10 @@
 /// node (name and op type) it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("expected {expected} model inputs, got {got}")]
-    InputCount { expected: usize, got: usize },
-    #[error(
-        "input `{input}`: expected shape {expected:?} (axis 0 may be any positive multiple of the batch), got {got:?}"
-    )]
-    InputShape {
-        input: String,
-        expected: Vec<usize>,
-        got: Vec<usize>,
-    },
-    #[error("input `{input}`: batch of {got} items, but the first input has {expected}")]
-    BatchMismatch {
-        input: String,
-        expected: usize,
-        got: usize,
-    },
+    /// The inputs do not fit the graph (one rule for every engine:
+    /// [`crate::engine::batch_items`]).
+    #[error(transparent)]
+    Input(#[from] crate::engine::InputError),
     #[error("node `{node}` ({op}): {msg}")]
     Node {
         node: String,

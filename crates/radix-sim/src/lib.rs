@@ -1,5 +1,7 @@
 //! radix-sim: the engines that run a Radix graph.
 //!
+//! * [`engine`]: the seam: the [`Engine`] trait all three engines implement (prepared once, run
+//!   many times, an observer of every tensor) and the one input validation they share.
 //! * [`float`]: the float engine ([`FloatEngine`]), with an observer that sees every node output
 //!   (calibration and per-layer SNR are built on it).
 //! * [`compare`]: the bit-true comparison of the fast and reference fixed-point engines (one
@@ -11,6 +13,7 @@
 //! `rayon::ThreadPool::install` to choose the thread count.
 
 pub mod compare;
+pub mod engine;
 mod error;
 pub mod fixed;
 pub mod float;
@@ -18,7 +21,8 @@ pub mod gemm;
 pub mod reference;
 mod simd;
 
+pub use engine::{Engine, EngineKind, InputError, Observed};
 pub use error::SimError;
 pub use fixed::FixedEngine;
 pub use float::FloatEngine;
-pub use reference::{ReferenceError, run_reference};
+pub use reference::{ReferenceEngine, ReferenceError, run_reference};

@@ -5,7 +5,7 @@ mod common;
 use common::{Rng, one_node, run_with_threads};
 use ndarray::{ArrayD, Axis, IxDyn};
 use radix_ir::{Activation, ConvAttrs, Graph, Node, Op, PoolAttrs, ValueId, shape};
-use radix_sim::{FloatEngine, SimError};
+use radix_sim::{FloatEngine, InputError, SimError};
 
 fn push(g: &mut Graph, name: &str, op: Op, inputs: Vec<ValueId>) -> ValueId {
     let shapes: Vec<&[usize]> = inputs.iter().map(|&v| g.shape(v)).collect();
@@ -151,10 +151,10 @@ fn input_errors_name_the_input() {
     let g = small_net(&mut rng);
     let engine = FloatEngine::new(&g).unwrap();
     match engine.run(&[]) {
-        Err(SimError::InputCount {
+        Err(SimError::Input(InputError::Count {
             expected: 1,
             got: 0,
-        }) => {}
+        })) => {}
         other => panic!("expected InputCount, got {other:?}"),
     }
     for bad in [
@@ -165,11 +165,11 @@ fn input_errors_name_the_input() {
     ] {
         let err = engine.run(&[ArrayD::zeros(IxDyn(&bad))]).unwrap_err();
         match &err {
-            SimError::InputShape {
+            SimError::Input(InputError::Shape {
                 input,
                 expected,
                 got,
-            } => {
+            }) => {
                 assert_eq!(input, "x");
                 assert_eq!(expected, &vec![1, 3, 12, 12]);
                 assert_eq!(got, &bad);
@@ -189,11 +189,11 @@ fn batch_mismatch_between_inputs() {
         .unwrap();
     assert_eq!(out[0], ArrayD::from_elem(IxDyn(&[2, 4]), 2.0));
     match engine.run(&[ArrayD::ones(IxDyn(&[2, 4])), ArrayD::ones(IxDyn(&[3, 4]))]) {
-        Err(SimError::BatchMismatch {
+        Err(SimError::Input(InputError::Batch {
             input,
             expected: 2,
             got: 3,
-        }) => assert_eq!(input, "in1"),
+        })) => assert_eq!(input, "in1"),
         other => panic!("expected BatchMismatch, got {other:?}"),
     }
 }

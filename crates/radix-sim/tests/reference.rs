@@ -12,7 +12,7 @@ use radix_ir::{
     Activation, ConvAttrs, Graph, Node, Op, PoolAttrs, ResizeAttrs, ResizeCoord, ResizeMode,
     ResizeNearest, ValueId,
 };
-use radix_sim::{ReferenceError, run_reference};
+use radix_sim::{InputError, ReferenceError, run_reference};
 
 /// int8, `real = q`.
 const P8: QParams = QParams {
@@ -989,7 +989,7 @@ fn batch_runs_per_item() {
     // Not a multiple of the graph batch.
     let bad = run_reference(&m, &[arr(&[3, 3], &[0.0; 9])], &mut |_, _| {});
     assert!(
-        matches!(bad, Err(ReferenceError::InputShape { .. })),
+        matches!(bad, Err(ReferenceError::Input(InputError::Shape { .. }))),
         "{bad:?}"
     );
 }
@@ -1254,10 +1254,10 @@ fn malformed_models_are_errors() {
     ));
     assert!(matches!(
         run_reference(&m, &[], &mut |_, _| {}),
-        Err(ReferenceError::InputCount {
+        Err(ReferenceError::Input(InputError::Count {
             expected: 1,
             got: 0
-        })
+        }))
     ));
     let mut bad = m.clone();
     bad.nodes.clear();

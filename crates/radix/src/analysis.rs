@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ndarray::ArrayD;
-use radix_ir::qmodel::{Placement, QKernel, QTensor, QuantModel};
+use radix_ir::qmodel::{Placement, QKernel, QuantModel};
 use radix_ir::{Graph, Node, ValueId};
 use radix_report::{
     EvaluatorSummary, Finding, FindingLevel, NodeRow, RangeHistogram, Report, Summary,
@@ -72,33 +72,38 @@ impl ModelConfig {
         };
         let (cfg, _) = opts.resolve(self.platform)?;
         let pool = thread_pool(opts.threads)?;
-        let mut g = graph.clone();
-        radix_quant::prepare(&mut g);
-        let mut q = pool.install(|| quantize_prepared(&g, inputs, &cfg, opts))?;
+        let mut q = pool.install(|| quantize_graph(graph, inputs, &cfg, opts))?;
         q.warnings.splice(0..0, opts.deprecations());
         Ok(q)
     }
 }
 
+/// A rayon pool of `threads` workers (1-1024: the one rule for `analysis`, `quantize` and
+/// `inference`).
 pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    if !(1..=1024).contains(&threads) {
+        return Err(Error::Value(format!(
+            "threads: {threads} is not in 1..=1024"
+        )));
+    }
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| Error::Other(e.to_string()))
 }
 
-/// Calibrate, quantize and bias adjust a prepared graph (in the caller's thread pool).
-fn quantize_prepared(
-    g: &Graph,
+/// Prepare, calibrate, quantize and bias adjust an optimized float graph (in the caller's
+/// thread pool).
+fn quantize_graph(
+    graph: &Graph,
     inputs: &InputMapping,
     cfg: &radix_quant::QuantConfig,
     opts: &AnalysisOptions,
 ) -> Result<Quantized> {
-    let items = radix_quant::validate_inputs(g, inputs)?;
+    let items = radix_quant::validate_inputs(graph, inputs)?;
     let progress = opts.progress.get();
-    let calibration =
-        radix_quant::calibrate_with(g, items.len(), &|i| Ok(items[i].clone()), progress)?;
-    let quantized = radix_quant::quantize(g, &calibration, cfg)?;
+    let calibrated = radix_quant::Calibrated::new(graph, &items, progress)?;
+    let quantized = calibrated.quantize(cfg)?;
     let mut model = quantized.model;
     let mut bias_adjusted_nodes = None;
     if let Some(how) = radix_quant::BiasAdjust::from_optimize(opts.optimize) {
@@ -109,7 +114,7 @@ fn quantize_prepared(
     }
     Ok(Quantized {
         model,
-        calibration,
+        calibration: calibrated.calibration,
         warnings: quantized.warnings,
         bias_adjusted_nodes,
         items,
@@ -196,7 +201,7 @@ impl ModelConfig {
             warnings: quant_warnings,
             bias_adjusted_nodes,
             items,
-        } = pool.install(|| quantize_prepared(&g, inputs, &cfg, opts))?;
+        } = pool.install(|| quantize_graph(graph, inputs, &cfg, opts))?;
         warnings.extend(quant_warnings);
         summary.bias_adjusted_nodes = bias_adjusted_nodes;
         summary.num_calibration_inputs = items.len();
@@ -401,19 +406,15 @@ fn verify(
             }
         })
         .collect();
+    let reference = radix_sim::ReferenceEngine::new(model).map_err(radix_sim::SimError::from)?;
     for (k, item) in items.iter().enumerate() {
-        let mut fast_t: Vec<Option<QTensor>> = vec![None; nv];
-        let mut obs = |id: ValueId, t: &QTensor| fast_t[id.0] = Some(t.clone());
-        fast.run_observed(item, Some(&mut obs))?;
-        if check_btm {
-            let mut ref_t: Vec<Option<QTensor>> = vec![None; nv];
-            radix_sim::reference::run_reference(model, item, &mut |id: ValueId, t: &QTensor| {
-                ref_t[id.0] = Some(t.clone())
-            })
-            .map_err(|e| Error::Other(format!("reference engine: {e}")))?;
-            let (_, diffs) = radix_sim::compare::diff_tensors(model, k, &fast_t, &ref_t);
-            mismatches.extend(diffs.iter().map(ToString::to_string));
-        }
+        let fast_t = if check_btm {
+            let c = radix_sim::compare::compare_item(model, &fast, &reference, k, item)?;
+            mismatches.extend(c.diffs.iter().map(ToString::to_string));
+            c.fast.tensors
+        } else {
+            radix_sim::compare::record(&fast, item)?.tensors
+        };
         let wanted: Vec<bool> = (0..nv)
             .map(|i| per_layer || g.outputs.contains(&ValueId(i)))
             .collect();

@@ -44,6 +44,7 @@ pub use options::{
 };
 pub use radix_quant::{Progress, Silent};
 pub use radix_report::{Finding, FindingLevel};
+pub use radix_sim::{Engine, EngineKind, Observed};
 
 /// Every error the API returns; each names the model, node, input or option at fault.
 #[derive(Debug, thiserror::Error)]
@@ -216,26 +217,51 @@ pub enum Model<'a> {
 
 /// Runs a model end to end: float for ONNX, fixed point for a quantized model (outputs
 /// de-quantized to f32). `inputs` follow `input_names` (or the graph's input order when empty);
-/// each array holds a batch on axis 0. `threads` sets the rayon pool (0 = all cores).
+/// each array holds a batch on axis 0. `threads`: worker threads, 1-1024 (as
+/// [`AnalysisOptions::threads`]). To run a model many times, build a [`Runner`] once instead:
+/// this prepares the engine (packs the weights) and the thread pool on every call.
 pub fn inference(
     inputs: &[ArrayD<f32>],
     model: Model<'_>,
     input_names: &[&str],
     threads: usize,
 ) -> Result<Vec<ArrayD<f32>>> {
-    let graph = match &model {
-        Model::Onnx(g) => *g,
-        Model::Bie(m) => &m.graph,
-    };
-    let ordered = order_inputs(graph, inputs, input_names)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Other(e.to_string()))?;
-    pool.install(|| match model {
-        Model::Onnx(g) => Ok(radix_sim::FloatEngine::new(g)?.run(&ordered)?),
-        Model::Bie(m) => Ok(radix_sim::FixedEngine::new(m)?.run(&ordered)?),
-    })
+    Runner::new(model, threads)?.run(inputs, input_names)
+}
+
+/// A model prepared to run many times: its engine built once (weights packed, plans made) with
+/// its own thread pool. Float for [`Model::Onnx`], the fast fixed-point engine for
+/// [`Model::Bie`]; [`Runner::engine`] gives the engine itself, to observe every tensor.
+pub struct Runner<'m> {
+    engine: Box<dyn radix_sim::Engine + 'm>,
+    pool: rayon::ThreadPool,
+}
+
+impl<'m> Runner<'m> {
+    /// Prepares `model` to run with `threads` worker threads (1-1024).
+    pub fn new(model: Model<'m>, threads: usize) -> Result<Self> {
+        let engine: Box<dyn radix_sim::Engine + 'm> = match model {
+            Model::Onnx(g) => Box::new(radix_sim::FloatEngine::new(g)?),
+            Model::Bie(m) => Box::new(radix_sim::FixedEngine::new(m)?),
+        };
+        Ok(Runner {
+            engine,
+            pool: analysis::thread_pool(threads)?,
+        })
+    }
+
+    /// Runs the model on `inputs` (in `input_names` order, or the graph's input order when
+    /// empty; a batch on axis 0) and returns its outputs in graph-output order.
+    pub fn run(&self, inputs: &[ArrayD<f32>], input_names: &[&str]) -> Result<Vec<ArrayD<f32>>> {
+        let engine = &*self.engine;
+        let ordered = order_inputs(engine.graph(), inputs, input_names)?;
+        Ok(self.pool.install(|| engine.run(&ordered))?)
+    }
+
+    /// The prepared engine (run it inside your own thread pool, with an observer).
+    pub fn engine(&self) -> &dyn radix_sim::Engine {
+        &*self.engine
+    }
 }
 
 fn order_inputs(graph: &Graph, inputs: &[ArrayD<f32>], names: &[&str]) -> Result<Vec<ArrayD<f32>>> {

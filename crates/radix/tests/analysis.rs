@@ -56,6 +56,42 @@ fn mode2_writes_bie_and_report_and_bie_round_trips() {
         a, b,
         "same inputs and options, different threads: identical outputs"
     );
+    // A prepared runner, reused: the same outputs on every call and as `inference`, a batch of
+    // two photos is the photos one by one, and its engine observes every node.
+    let runner = radix::Runner::new(Model::Bie(model), 2).unwrap();
+    let photo1 = photos(2).remove(1);
+    for _ in 0..2 {
+        assert_eq!(runner.run(std::slice::from_ref(&x), &["input"]).unwrap(), a);
+    }
+    let batch = ndarray::concatenate(ndarray::Axis(0), &[x.view(), photo1.view()]).unwrap();
+    let both = runner.run(&[batch], &[]).unwrap();
+    let second = runner.run(std::slice::from_ref(&photo1), &[]).unwrap();
+    assert_eq!(
+        both[0].index_axis(ndarray::Axis(0), 0),
+        a[0].index_axis(ndarray::Axis(0), 0)
+    );
+    assert_eq!(
+        both[0].index_axis(ndarray::Axis(0), 1),
+        second[0].index_axis(ndarray::Axis(0), 0)
+    );
+    let mut observed = 0;
+    runner
+        .engine()
+        .run_observing(std::slice::from_ref(&x), &mut |_, t| {
+            observed += usize::from(matches!(t, radix::Observed::Fixed(_)))
+        })
+        .unwrap();
+    assert!(
+        observed >= model.graph.nodes.len(),
+        "{observed} tensors observed"
+    );
+    // One threads rule for every entry point.
+    for threads in [0, 1025] {
+        let e = radix::Runner::new(Model::Bie(model), threads)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("1..=1024"), "{e}");
+    }
 }
 
 #[test]
@@ -175,17 +211,12 @@ fn get_radix_rules() {
 fn quantized_model_survives_the_bie_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     let km = mobilenet(720);
-    let mut g = km.graph().clone();
-    radix_quant::prepare(&mut g);
     let items: Vec<Vec<ArrayD<f32>>> = photos(3).into_iter().map(|p| vec![p]).collect();
-    let calib = radix_quant::calibrate(&g, &items).unwrap();
-    let q = radix_quant::quantize(
-        &g,
-        &calib,
-        &radix_quant::QuantConfig::int8(radix::Platform::Kl720),
-    )
-    .unwrap()
-    .model;
+    let q = radix_quant::Calibrated::new(km.graph(), &items, &radix::Silent)
+        .unwrap()
+        .quantize(&radix_quant::QuantConfig::int8(radix::Platform::Kl720))
+        .unwrap()
+        .model;
     let key = radix::BieKey::from_bytes([7; 32]);
     let path = tmp.path().join("m.bie");
     let header = radix::bie::header(&q, "mobilenetv2", String::new(), [9; 32]);

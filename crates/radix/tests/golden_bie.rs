@@ -54,10 +54,9 @@ fn quantized_pnet() -> radix::QuantModel {
     let path = fixtures().join("models/mtcnn_pnet.onnx");
     let mut g = radix_onnx::import_path_with(&path, &opts).expect("import");
     radix_ir::passes::optimize(&mut g).expect("optimize");
-    radix_quant::prepare(&mut g);
-    let calib = radix_quant::calibrate(&g, &[vec![input()]]).expect("calibrate");
-    let cfg = radix_quant::QuantConfig::int8(radix::Platform::Kl720);
-    radix_quant::quantize(&g, &calib, &cfg)
+    radix_quant::Calibrated::new(&g, &[vec![input()]], &radix::Silent)
+        .expect("calibrate")
+        .quantize(&radix_quant::QuantConfig::int8(radix::Platform::Kl720))
         .expect("quantize")
         .model
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 use radix_ir::ValueId;
 use radix_ir::qmodel::QTensor;
-use radix_quant::{QuantConfig, calibrate, prepare, quantize};
+use radix_quant::{Calibrated, QuantConfig};
 use radix_target::Platform;
 use rayon::prelude::*;
 use serde_json::Value;
@@ -83,8 +83,7 @@ fn check(m: &Value) -> Result<Result<String, String>, String> {
         let mut o = opts.clone();
         o.input_shapes
             .insert(m["input"]["name"].as_str().unwrap().into(), small.clone());
-        let (mut g, x) = match radix_onnx::import_path_with(&dir().join(format!("{name}.onnx")), &o)
-        {
+        let (g, x) = match radix_onnx::import_path_with(&dir().join(format!("{name}.onnx")), &o) {
             Ok(mut gs) => {
                 radix_ir::passes::optimize(&mut gs).map_err(|e| format!("optimize: {e}"))?;
                 (gs, vec![input(&small)])
@@ -93,10 +92,9 @@ fn check(m: &Value) -> Result<Result<String, String>, String> {
         };
         let full_size = x[0].shape() == shape.as_slice();
         let at = x[0].shape().to_vec();
-        prepare(&mut g);
-        let calib =
-            calibrate(&g, std::slice::from_ref(&x)).map_err(|e| format!("calibrate: {e}"))?;
-        let q = quantize(&g, &calib, &QuantConfig::int8(Platform::Kl720))
+        let q = Calibrated::new(&g, std::slice::from_ref(&x), &radix::Silent)
+            .map_err(|e| format!("calibrate: {e}"))?
+            .quantize(&QuantConfig::int8(Platform::Kl720))
             .map_err(|e| format!("quantize: {e}"))?
             .model;
         let nv = q.graph.values.len();

@@ -29,7 +29,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use ndarray::ArrayD;
-use radix_quant::{QuantConfig, calibrate, prepare, quantize};
+use radix_quant::{Calibrated, QuantConfig};
 use radix_target::Platform;
 use rayon::prelude::*;
 use serde_json::Value;
@@ -186,19 +186,13 @@ fn run_case(case: &Value) -> Outcome {
             quant: Some(format!("int16 check skipped: {r}")),
         };
     }
-    prepare(&mut g);
-    let calib = match calibrate(&g, &[ordered.clone()]) {
+    let calibrated = match Calibrated::new(&g, &[ordered.clone()], &radix::Silent) {
         Ok(c) => c,
         Err(e) => return Outcome::Error(format!("calibrate: {e}")),
     };
-    let mut cfg = QuantConfig::int8(Platform::Kl720);
-    (
-        cfg.datapath_bits,
-        cfg.weight_bits,
-        cfg.model_in_bits,
-        cfg.model_out_bits,
-    ) = (16, 16, 16, 16);
-    let q = match quantize(&g, &calib, &cfg) {
+    let mut cfg = QuantConfig::uniform(Platform::Kl720, 16);
+    cfg.cpu_node_bits = 8;
+    let q = match calibrated.quantize(&cfg) {
         Ok(q) => q.model,
         Err(e) => {
             return Outcome::Pass {

@@ -32,6 +32,7 @@ pub struct FixedEngine<'m> {
 }
 
 impl<'m> FixedEngine<'m> {
+    /// Prepares `model` (placement per node, tensor lifetimes, MAC weights packed once).
     pub fn new(model: &'m QuantModel) -> Result<Self, SimError> {
         let g = &model.graph;
         if model.nodes.len() != g.nodes.len() || model.tensors.len() != g.values.len() {
@@ -85,6 +86,7 @@ impl<'m> FixedEngine<'m> {
         })
     }
 
+    /// Runs the model on float `inputs` (graph-input order) and returns the dequantized outputs.
     pub fn run(&self, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<f32>>, SimError> {
         self.run_observed(inputs, None)
     }
@@ -96,49 +98,13 @@ impl<'m> FixedEngine<'m> {
         mut observer: Option<QObserver<'_>>,
     ) -> Result<Vec<ArrayD<f32>>, SimError> {
         let g = &self.model.graph;
-        if inputs.len() != g.inputs.len() {
-            return Err(SimError::InputCount {
-                expected: g.inputs.len(),
-                got: inputs.len(),
-            });
-        }
-        let mut batch = None;
-        for (a, &id) in inputs.iter().zip(&g.inputs) {
-            let want = g.shape(id);
-            let empty = a.shape() == want;
-            let ok = empty
-                || a.ndim() == want.len()
-                    && a.shape()[1..] == want[1..]
-                    && want[0] > 0
-                    && a.shape()[0] % want[0] == 0;
-            if !ok {
-                return Err(SimError::InputShape {
-                    input: g.value(id).name.clone(),
-                    expected: want.to_vec(),
-                    got: a.shape().to_vec(),
-                });
-            }
-            // An empty batch axis (0 = 0) is one item.
-            let n = a.shape()[0].checked_div(want[0]).unwrap_or(1);
-            if *batch.get_or_insert(n) != n {
-                return Err(SimError::BatchMismatch {
-                    input: g.value(id).name.clone(),
-                    expected: batch.unwrap_or(0),
-                    got: n,
-                });
-            }
-        }
-        let n = batch.unwrap_or(1);
+        let n = crate::engine::batch_items(g, inputs)?;
         let mut outs: Vec<Vec<ArrayD<f32>>> = vec![Vec::new(); g.outputs.len()];
         for item in 0..n {
             let item_inputs: Vec<ArrayD<f32>> = inputs
                 .iter()
                 .zip(&g.inputs)
-                .map(|(a, &id)| {
-                    let b = g.shape(id)[0];
-                    a.slice_axis(Axis(0), ndarray::Slice::from(item * b..(item + 1) * b))
-                        .to_owned()
-                })
+                .map(|(a, &id)| crate::engine::item_view(g, id, a, item).to_owned())
                 .collect();
             let o = self.run_item(&item_inputs, &mut observer)?;
             for (k, t) in o.into_iter().enumerate() {
@@ -421,4 +387,25 @@ fn quantize_slice<F: Fn(f32) -> i32>(quantize: &F, x: &[f32], q: &mut [i32]) {
 pub(crate) struct Operand<'a> {
     pub shape: &'a [usize],
     pub data: &'a [i32],
+}
+
+impl crate::Engine for FixedEngine<'_> {
+    fn kind(&self) -> crate::EngineKind {
+        crate::EngineKind::Fixed
+    }
+
+    fn graph(&self) -> &radix_ir::Graph {
+        &self.model.graph
+    }
+
+    fn run_observing(
+        &self,
+        inputs: &[ArrayD<f32>],
+        observer: &mut dyn FnMut(ValueId, crate::Observed<'_>),
+    ) -> Result<Vec<ArrayD<f32>>, SimError> {
+        self.run_observed(
+            inputs,
+            Some(&mut |id, t: &QTensor| observer(id, crate::Observed::Fixed(t))),
+        )
+    }
 }

@@ -63,6 +63,27 @@ impl Slot<'_> {
     }
 }
 
+/// Whether `a` has the strides `ArrayD::from_shape_vec` gives its shape. ndarray also calls an
+/// array with any stride on a length-1 axis standard layout, but its reductions sum such an
+/// array in another order: kernels must only see default strides, so that results depend on the
+/// values alone.
+fn has_default_strides(a: &ArrayD<f32>) -> bool {
+    let mut want = 1isize;
+    for (&len, &stride) in a.shape().iter().zip(a.strides()).rev() {
+        if stride != want {
+            return false;
+        }
+        want *= len as isize;
+    }
+    true
+}
+
+/// A row-major copy of `v` with default strides.
+fn row_major(v: ndarray::ArrayViewD<'_, f32>) -> ArrayD<f32> {
+    let data: Vec<f32> = v.iter().copied().collect();
+    ArrayD::from_shape_vec(v.raw_dim(), data).unwrap_or_else(|_| v.to_owned())
+}
+
 /// Float inference over a borrowed graph, with weights packed once.
 #[derive(Debug)]
 pub struct FloatEngine<'g> {
@@ -267,30 +288,24 @@ impl<'g> FloatEngine<'g> {
         inputs: &[ArrayD<f32>],
         observer: &mut dyn FnMut(ValueId, &ArrayD<f32>),
     ) -> Result<Vec<ArrayD<f32>>, SimError> {
-        let items = self.check_inputs(inputs)?;
-        if items == 1 {
-            let slots = inputs.iter().map(Slot::Ref).collect();
-            return self.run_item(slots, observer);
-        }
+        let items = crate::engine::batch_items(self.graph, inputs)?;
         let mut per_item: Vec<Vec<ArrayD<f32>>> = Vec::with_capacity(items);
         for i in 0..items {
             let slots = inputs
                 .iter()
                 .zip(&self.graph.inputs)
                 .map(|(x, &id)| {
-                    let s = self.graph.shape(id);
-                    if s.is_empty() {
+                    let view = crate::engine::item_view(self.graph, id, x, i);
+                    if view.shape() == x.shape() && has_default_strides(x) {
                         Slot::Ref(x)
                     } else {
-                        let b = s[0];
-                        Slot::Owned(
-                            x.slice_axis(Axis(0), (i * b..(i + 1) * b).into())
-                                .as_standard_layout()
-                                .into_owned(),
-                        )
+                        Slot::Owned(row_major(view))
                     }
                 })
                 .collect();
+            if items == 1 {
+                return self.run_item(slots, observer);
+            }
             per_item.push(self.run_item(slots, observer)?);
         }
         (0..self.graph.outputs.len())
@@ -311,53 +326,6 @@ impl<'g> FloatEngine<'g> {
                 })
             })
             .collect()
-    }
-
-    /// Checks count and shapes of the inputs; returns the number of batch items.
-    fn check_inputs(&self, inputs: &[ArrayD<f32>]) -> Result<usize, SimError> {
-        let g = self.graph;
-        if inputs.len() != g.inputs.len() {
-            return Err(SimError::InputCount {
-                expected: g.inputs.len(),
-                got: inputs.len(),
-            });
-        }
-        let mut items: Option<(usize, &str)> = None;
-        for (x, &id) in inputs.iter().zip(&g.inputs) {
-            let v = g.value(id);
-            let (want, got) = (&v.shape, x.shape());
-            let bad = || SimError::InputShape {
-                input: v.name.clone(),
-                expected: want.clone(),
-                got: got.to_vec(),
-            };
-            if want.len() != got.len() || want.get(1..) != got.get(1..) {
-                return Err(bad());
-            }
-            let Some((&b, &n)) = want.first().zip(got.first()) else {
-                continue;
-            };
-            if b == 0 && n == 0 {
-                // An empty batch axis: the graph's own shape, one item.
-                continue;
-            }
-            if n == 0 || b == 0 || !n.is_multiple_of(b) {
-                return Err(bad());
-            }
-            let k = n / b;
-            match items {
-                None => items = Some((k, &v.name)),
-                Some((k0, _)) if k0 != k => {
-                    return Err(SimError::BatchMismatch {
-                        input: v.name.clone(),
-                        expected: k0,
-                        got: k,
-                    });
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(items.map_or(1, |(k, _)| k))
     }
 
     fn run_item(
@@ -620,5 +588,23 @@ impl BufferPool {
             }
             _ => vec![0.0; n],
         }
+    }
+}
+
+impl crate::Engine for FloatEngine<'_> {
+    fn kind(&self) -> crate::EngineKind {
+        crate::EngineKind::Float
+    }
+
+    fn graph(&self) -> &Graph {
+        self.graph
+    }
+
+    fn run_observing(
+        &self,
+        inputs: &[ArrayD<f32>],
+        observer: &mut dyn FnMut(ValueId, crate::Observed<'_>),
+    ) -> Result<Vec<ArrayD<f32>>, SimError> {
+        self.run_observed(inputs, &mut |id, t| observer(id, crate::Observed::Float(t)))
     }
 }

@@ -34,7 +34,7 @@ mod index;
 mod int;
 mod layout;
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use radix_ir::qmodel::{Placement, QKernel, QParams, QTensor, QuantModel};
 use radix_ir::{Node, ValueId};
 
@@ -45,22 +45,9 @@ use int::Operand;
 pub enum ReferenceError {
     #[error("the graph has {graph} nodes but the quantized model has {quantized}")]
     NodeCount { graph: usize, quantized: usize },
-    #[error("expected {expected} model inputs, got {got}")]
-    InputCount { expected: usize, got: usize },
-    #[error(
-        "input `{input}`: expected shape {expected:?} (axis 0 may be a positive multiple of it), got {got:?}"
-    )]
-    InputShape {
-        input: String,
-        expected: Vec<usize>,
-        got: Vec<usize>,
-    },
-    #[error("input `{input}`: batch of {got} items, but the first input has {expected}")]
-    BatchMismatch {
-        input: String,
-        expected: usize,
-        got: usize,
-    },
+    /// The inputs do not fit the graph (the rule every engine shares: [`crate::engine::batch_items`]).
+    #[error(transparent)]
+    Input(#[from] crate::engine::InputError),
     #[error("tensor `{tensor}` has no usable fixed-point parameters: {msg}")]
     Params { tensor: String, msg: String },
     #[error("node `{node}` ({op}): {msg}")]
@@ -96,90 +83,89 @@ pub fn run_reference(
     inputs: &[ArrayD<f32>],
     observer: &mut dyn FnMut(ValueId, &QTensor),
 ) -> Result<Vec<ArrayD<f32>>, ReferenceError> {
-    let g = &model.graph;
-    g.validate()
-        .map_err(|e| ReferenceError::Graph(e.to_string()))?;
-    if model.nodes.len() != g.nodes.len() {
-        return Err(ReferenceError::NodeCount {
-            graph: g.nodes.len(),
-            quantized: model.nodes.len(),
-        });
-    }
-    if inputs.len() != g.inputs.len() {
-        return Err(ReferenceError::InputCount {
-            expected: g.inputs.len(),
-            got: inputs.len(),
-        });
-    }
-    // Batch items: axis 0 of each input is k times the graph's.
-    let mut items: Option<usize> = None;
-    for (&id, x) in g.inputs.iter().zip(inputs) {
-        let (want, got) = (g.shape(id), x.shape());
-        let name = || g.value(id).name.clone();
-        let k = batch_items(want, got).ok_or_else(|| ReferenceError::InputShape {
-            input: name(),
-            expected: want.to_vec(),
-            got: got.to_vec(),
-        })?;
-        match items {
-            Some(first) if first != k => {
-                return Err(ReferenceError::BatchMismatch {
-                    input: name(),
-                    expected: first,
-                    got: k,
-                });
-            }
-            _ => items = Some(k),
-        }
-    }
-    let items = items.unwrap_or(1);
-    if items == 1 {
-        let views: Vec<ArrayViewD<f32>> = inputs.iter().map(|x| x.view()).collect();
-        return run_item(model, &views, observer);
-    }
-    let mut per_item: Vec<Vec<ArrayD<f32>>> = Vec::with_capacity(items);
-    for k in 0..items {
-        let views: Vec<ArrayViewD<f32>> = g
-            .inputs
-            .iter()
-            .zip(inputs)
-            .map(|(&id, x)| {
-                let b = g.shape(id)[0];
-                x.slice_axis(Axis(0), Slice::from(k * b..(k + 1) * b))
-            })
-            .collect();
-        per_item.push(run_item(model, &views, observer)?);
-    }
-    let mut outs = Vec::with_capacity(g.outputs.len());
-    for (o, &id) in g.outputs.iter().enumerate() {
-        if per_item.len() == 1 {
-            outs.push(per_item[0][o].clone());
-            continue;
-        }
-        let parts: Vec<ArrayViewD<f32>> = per_item.iter().map(|r| r[o].view()).collect();
-        let cat = ndarray::concatenate(Axis(0), &parts).map_err(|e| {
-            ReferenceError::Graph(format!(
-                "cannot concatenate output `{}` over the batch: {e}",
-                g.value(id).name
-            ))
-        })?;
-        outs.push(cat);
-    }
-    Ok(outs)
+    ReferenceEngine::new(model)?.run_with(inputs, observer)
 }
 
-/// How many graph-shaped items an input of shape `got` holds (axis 0 a positive multiple).
-fn batch_items(want: &[usize], got: &[usize]) -> Option<usize> {
-    if want == got {
-        return Some(1);
-    }
-    match (want.split_first(), got.split_first()) {
-        (Some((&w0, wr)), Some((&g0, gr)))
-            if wr == gr && w0 > 0 && g0 > 0 && g0.is_multiple_of(w0) =>
-        {
-            Some(g0 / w0)
+/// The reference engine over one model, the model checked once (graph order, node count).
+#[derive(Clone, Copy, Debug)]
+pub struct ReferenceEngine<'m> {
+    model: &'m QuantModel,
+}
+
+impl<'m> ReferenceEngine<'m> {
+    /// Checks that `model` is well formed for this engine.
+    pub fn new(model: &'m QuantModel) -> Result<Self, ReferenceError> {
+        let g = &model.graph;
+        g.validate()
+            .map_err(|e| ReferenceError::Graph(e.to_string()))?;
+        if model.nodes.len() != g.nodes.len() {
+            return Err(ReferenceError::NodeCount {
+                graph: g.nodes.len(),
+                quantized: model.nodes.len(),
+            });
         }
-        _ => None,
+        Ok(ReferenceEngine { model })
+    }
+
+    /// Runs on float `inputs` (graph input order); `observer` sees every node output's integer
+    /// tensor (not the quantized graph inputs).
+    pub fn run_with(
+        &self,
+        inputs: &[ArrayD<f32>],
+        observer: &mut dyn FnMut(ValueId, &QTensor),
+    ) -> Result<Vec<ArrayD<f32>>, ReferenceError> {
+        let model = self.model;
+        let g = &model.graph;
+        let items = crate::engine::batch_items(g, inputs)?;
+        let mut per_item: Vec<Vec<ArrayD<f32>>> = Vec::with_capacity(items);
+        for k in 0..items {
+            let views: Vec<ArrayViewD<f32>> = g
+                .inputs
+                .iter()
+                .zip(inputs)
+                .map(|(&id, x)| crate::engine::item_view(g, id, x, k))
+                .collect();
+            per_item.push(run_item(model, &views, observer)?);
+        }
+        let mut outs = Vec::with_capacity(g.outputs.len());
+        for (o, &id) in g.outputs.iter().enumerate() {
+            if per_item.len() == 1 {
+                outs.push(per_item[0][o].clone());
+                continue;
+            }
+            let parts: Vec<ArrayViewD<f32>> = per_item.iter().map(|r| r[o].view()).collect();
+            let cat = ndarray::concatenate(Axis(0), &parts).map_err(|e| {
+                ReferenceError::Graph(format!(
+                    "cannot concatenate output `{}` over the batch: {e}",
+                    g.value(id).name
+                ))
+            })?;
+            outs.push(cat);
+        }
+        Ok(outs)
+    }
+}
+
+impl crate::Engine for ReferenceEngine<'_> {
+    fn kind(&self) -> crate::EngineKind {
+        crate::EngineKind::Reference
+    }
+
+    fn graph(&self) -> &radix_ir::Graph {
+        &self.model.graph
+    }
+
+    fn run_observing(
+        &self,
+        inputs: &[ArrayD<f32>],
+        observer: &mut dyn FnMut(ValueId, crate::Observed<'_>),
+    ) -> Result<Vec<ArrayD<f32>>, crate::SimError> {
+        self.run_with(inputs, &mut |id, t| observer(id, crate::Observed::Fixed(t)))
+            .map_err(|e| match e {
+                // Refused inputs read the same from every engine.
+                ReferenceError::Input(e) => crate::SimError::Input(e),
+                e => e.into(),
+            })
     }
 }
 
