@@ -22,7 +22,7 @@ pub use bias_adjust::{BiasAdjust, BiasAdjustSummary, adjust_bias};
 pub use calibrate::{Calibration, InputMapping, calibrate, calibrate_with, validate_inputs};
 pub use pipeline::Calibrated;
 pub use progress::{Progress, Silent};
-pub use quantize::{QuantConfig, Quantized, RangeChoice, quantize};
+pub use quantize::{QuantConfig, Quantized, RangeChoice, quantize, quantize_on};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuantError {

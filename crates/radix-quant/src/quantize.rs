@@ -12,7 +12,7 @@ use radix_ir::qmodel::{
 use radix_ir::{
     Activation, Graph, Node, Op, ResizeAttrs, ResizeCoord, ResizeMode, ResizeNearest, ValueId,
 };
-use radix_target::Platform;
+use radix_target::{Platform, Target};
 
 use crate::{Calibration, QuantError};
 
@@ -66,45 +66,13 @@ impl QuantConfig {
             post_sigmoid: false,
         }
     }
-    fn pow2(&self) -> bool {
-        !self.platform.capabilities().non_pow2_scale
-    }
 }
 
-/// Ops with an integer kernel in Radix's simulators. Unary elementwise ops (and Pow by one
-/// constant exponent) are lookup tables.
+/// Whether Radix's fixed-point engines have an integer kernel for `node` (the operator table,
+/// [`radix_target::ops::support`]; Pow only by one constant exponent, as a lookup table).
 fn has_integer_kernel(graph: &Graph, node: &Node) -> bool {
-    match &node.op {
-        Op::Pow => pow_exponent(graph, node).is_some(),
-        op => !matches!(
-            op,
-            Op::Softmax { .. }
-                | Op::ReduceMean { .. }
-                | Op::Div
-                | Op::Shape
-                | Op::BatchNorm { .. }
-                | Op::Lrn { .. }
-                | Op::Sum
-                | Op::Mean
-                | Op::Max
-                | Op::Min
-                | Op::ReduceMax { .. }
-                | Op::ReduceMin { .. }
-                | Op::ReduceSum { .. }
-                | Op::ArgMax { .. }
-                | Op::DepthToSpace { .. }
-                | Op::SpaceToDepth { .. }
-                | Op::InstanceNorm { .. }
-                | Op::LayerNorm { .. }
-                | Op::Tile { .. }
-                | Op::Expand { .. }
-                | Op::Reduce { .. }
-                | Op::LayerNormStats { .. }
-                | Op::ResizeNd(_)
-                | Op::PoolNd(_)
-                | Op::BatchNormTrain { .. }
-        ),
-    }
+    radix_target::ops::support(&node.op).integer_kernel
+        && (node.op != Op::Pow || pow_exponent(graph, node).is_some())
 }
 
 /// The exponent of a Pow node when it is one constant value and the output keeps the input's
@@ -133,14 +101,26 @@ pub struct Quantized {
     pub warnings: Vec<String>,
 }
 
-/// Quantizes `graph` (already prepared with [`crate::prepare`]) from its calibration statistics.
+/// Quantizes `graph` (already prepared with [`crate::prepare`]) from its calibration statistics,
+/// for `cfg.platform`'s built-in profile ([`quantize_on`] with it).
 pub fn quantize(
     graph: &Graph,
     calib: &Calibration,
     cfg: &QuantConfig,
 ) -> Result<Quantized, QuantError> {
-    let profile = cfg.platform.profile();
-    let placements = profile.check_graph(graph)?;
+    quantize_on(graph, calib, cfg, cfg.platform.profile())
+}
+
+/// Quantizes `graph` for any [`Target`]: the target places every node and says which scale
+/// format it serves (power-of-two only, or any scale); `cfg.platform` is what the model records.
+pub fn quantize_on(
+    graph: &Graph,
+    calib: &Calibration,
+    cfg: &QuantConfig,
+    target: &dyn Target,
+) -> Result<Quantized, QuantError> {
+    let placements = target.check_graph(graph)?;
+    let pow2 = !target.capabilities().non_pow2_scale;
     let method: Box<dyn RangeMethod> = match cfg.range {
         RangeChoice::Percentage {
             percentage,
@@ -155,10 +135,9 @@ pub fn quantize(
         } => Box::new(Mmse {
             percentile,
             outlier_factor,
-            power_of_two: cfg.pow2(),
+            power_of_two: pow2,
         }),
     };
-    let pow2 = cfg.pow2();
     let mut warnings = Vec::new();
     let mut tensors: Vec<Option<QParams>> = vec![None; graph.values.len()];
     let mut consts: Vec<Option<QConst>> = vec![None; graph.values.len()];
@@ -194,10 +173,7 @@ pub fn quantize(
     }
     let mut nodes = Vec::with_capacity(graph.nodes.len());
     for (ni, node) in graph.nodes.iter().enumerate() {
-        let mut placement = match placements.get(ni) {
-            Some(radix_target::Placement::Cpu) => Placement::Cpu,
-            _ => Placement::Npu,
-        };
+        let mut placement = placements.get(ni).copied().unwrap_or(Placement::Npu);
         if placement == Placement::Npu && !has_integer_kernel(graph, node) {
             warnings.push(format!(
                 "node `{}` ({}) runs as a CPU node in Radix's simulation: no integer kernel yet",
@@ -265,8 +241,8 @@ pub fn quantize(
                 in_params(&tensors, 0)?,
                 py,
                 cfg,
+                pow2,
                 a.activation,
-                matches!(node.op, Op::ConvTranspose(_)),
             )?,
             Op::Gemm { activation } => mac_kernel(
                 graph,
@@ -274,8 +250,8 @@ pub fn quantize(
                 in_params(&tensors, 0)?,
                 py,
                 cfg,
+                pow2,
                 *activation,
-                false,
             )?,
             Op::Add | Op::Sub => {
                 let (pa, pb) = (operand(0, &mut consts)?, operand(1, &mut consts)?);
@@ -458,9 +434,10 @@ fn mac_kernel(
     px: QParams,
     py: QParams,
     cfg: &QuantConfig,
+    pow2: bool,
     act: Activation,
-    transpose: bool,
 ) -> Result<QKernel, QuantError> {
+    let transpose = matches!(node.op, Op::ConvTranspose(_));
     let w = graph
         .const_data(node.inputs[1])
         .ok_or_else(|| QuantError::Unsupported {
@@ -503,7 +480,6 @@ fn mac_kernel(
             what: format!("bias with {} values for {oc} output channels", bias_f.len()),
         });
     }
-    let pow2 = cfg.pow2();
     let wq_max = qmax_f64(cfg.weight_bits);
     let wp: Vec<QParams> = absmax
         .iter()

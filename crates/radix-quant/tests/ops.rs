@@ -14,6 +14,7 @@ use radix_ir::ValueId;
 use radix_ir::qmodel::QTensor;
 use radix_quant::{Calibrated, QuantConfig};
 use radix_sim::FloatEngine;
+use radix_target::Target;
 use radix_target::{Placement, Platform};
 use serde_json::Value;
 

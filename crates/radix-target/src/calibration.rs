@@ -247,7 +247,8 @@ fn latency_grid(profile: &PlatformProfile, graph: &Graph, space: &FitSpace) -> V
     let placements: Vec<Placement> = graph
         .nodes
         .iter()
-        .map(|n| profile.placement(graph, n))
+        // The zoo graphs place every node; anything else would not be on the NPU.
+        .map(|n| crate::ops::placement(&profile.ops, graph, n).unwrap_or(Placement::Cpu))
         .collect();
     let mut works: Vec<Option<NodeWork>> = graph
         .nodes

@@ -231,13 +231,12 @@ pub fn evaluate_on(
                 msg: "has no output".into(),
             });
         }
-        let p = target.placement(graph, node);
-        if p == Placement::Unsupported {
-            return Err(TargetError::UndefinedCpuOp {
+        let p = target
+            .placement(graph, node)
+            .ok_or_else(|| TargetError::UndefinedCpuOp {
                 op: node.op.type_name().into(),
                 node: node.name.clone(),
-            });
-        }
+            })?;
         let b = bits(node);
         check_bits(target, b)?;
         placements.push(p);
@@ -259,7 +258,7 @@ pub fn evaluate_on(
         let kind = match placements[i] {
             Placement::Npu if node.is_fused() => "FUSED",
             Placement::Npu => "NPU",
-            _ => "CPU",
+            Placement::Cpu => "CPU",
         };
         let mut c = NodeCost {
             name: node.name.clone(),

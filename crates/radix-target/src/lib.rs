@@ -5,8 +5,11 @@
 //! * [`PlatformProfile`] is the data that describes one platform: capabilities, operator table
 //!   ([`OpTable`], see `OPS.md`) and hardware profile ([`HwProfile`], see `EVALUATOR.md`).
 //!   Supporting a new NPU means writing one more profile (or implementing [`Target`]).
-//! * [`placement`] decides where a node runs: [`Placement::Npu`], [`Placement::Cpu`] or
-//!   [`Placement::Unsupported`]; [`check_graph`] turns the latter into the toolchain's
+//! * [`ops::support`] is the one operator table (typed, exhaustive over the IR's ops): which NPU
+//!   operator set lists an op, whether the CPU fallback and Radix's integer kernels have it.
+//! * [`Target`] is the seam the quantizer, the evaluator and the reports place nodes through:
+//!   [`Target::placement`] gives [`Placement::Npu`], [`Placement::Cpu`] or `None` (nothing runs
+//!   it), [`Target::check_graph`] turns `None` into the toolchain's
 //!   `Invalid program input: undefined CPU op [..] of node [..]` error.
 //! * [`evaluate`] is the IP evaluator (`EVALUATOR.md`): a per-node cost model (MACs, MAC cycles with
 //!   array utilisation, DMA bytes and times, weight loading, CFUNC/PFUNC, overlap) and model
@@ -28,7 +31,7 @@ pub mod zoo;
 pub use cost::{NodeBits, NodeWork};
 pub use eval::{EvalReport, ModelCost, NodeCost, evaluate, evaluate_on, evaluate_uniform};
 pub use hw::{CpuProfile, FmLayout, HwProfile, MacArray};
-pub use ops::{OpTable, Placement, check_graph, placement};
+pub use ops::{NpuOpSet, OpSupport, OpTable, Placement, check_graph, placement};
 pub use platform::{BitwidthMode, Capabilities, Platform};
 pub use profile::{PlatformProfile, Target};
 pub use tiling::CompilerTiling;

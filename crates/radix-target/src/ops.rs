@@ -8,24 +8,91 @@ use serde::{Deserialize, Serialize};
 
 use crate::TargetError;
 
-/// Where a node runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Placement {
-    /// On the NPU, in fixed point.
-    Npu,
-    /// On the SoC's CPU, in float between a dequantize and a quantize (docs/FIXED_POINT.md).
-    Cpu,
-    /// Neither: the toolchain rejects the model ([`TargetError::UndefinedCpuOp`]).
-    Unsupported,
+pub use radix_ir::qmodel::Placement;
+
+/// The NPU operator sets, oldest first: each includes the one before it. A platform's NPU runs
+/// the ops of its set (subject to [`npu_check`]'s conditions); KL630 shares KL530's set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum NpuOpSet {
+    /// KL520: the base set. \[DOC\] Kneron toolchain manual, operator support appendix.
+    Kl520,
+    /// KL720 adds activations, layout ops, MatMul, ConvTranspose, Softmax and keepdims
+    /// reductions.
+    Kl720,
+    /// KL530 / KL630 add Div, Elu, Erf, HardSigmoid, HardSwish, Reciprocal, Sqrt, SpaceToDepth.
+    Kl530,
+    /// KL730 adds Abs, Log, Max, ReduceMin/Max, Split, LayerNormalization, InstanceNormalization.
+    Kl730,
 }
 
-impl Placement {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Placement::Npu => "NPU",
-            Placement::Cpu => "CPU",
-            Placement::Unsupported => "UNSUPPORTED",
+/// What Radix knows of one IR op: the first NPU set that lists it, whether the CPU fallback has
+/// a float kernel for it, whether Radix's fixed-point engines have an integer kernel for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpSupport {
+    /// The oldest NPU operator set that lists the op (`None`: no NPU runs it).
+    pub npu_from: Option<NpuOpSet>,
+    /// The CPU fallback runs it (a float kernel in Radix).
+    pub cpu: bool,
+    /// Radix's fixed-point engines have an integer kernel for it (else an NPU node is simulated
+    /// as a CPU node). Pow: only with one constant exponent.
+    pub integer_kernel: bool,
+}
+
+/// The one operator table: every IR op, classified. The match is exhaustive, so a new IR op does
+/// not compile until it is placed here. `OPS.md` documents where each entry comes from.
+pub fn support(op: &Op) -> OpSupport {
+    use NpuOpSet::*;
+    // (first NPU set, CPU fallback, integer kernel)
+    let (npu_from, cpu, integer_kernel) = match op {
+        Op::Conv(_) | Op::Gemm { .. } | Op::Relu | Op::Clip { .. } | Op::LeakyRelu { .. } => {
+            (Some(Kl520), true, true)
         }
+        Op::PRelu | Op::Add | Op::Sub | Op::Mul | Op::MaxPool(_) | Op::AveragePool(_) => {
+            (Some(Kl520), true, true)
+        }
+        Op::GlobalAveragePool | Op::GlobalMaxPool | Op::Concat { .. } | Op::Resize(_) => {
+            (Some(Kl520), true, true)
+        }
+        Op::Pad { .. } | Op::Gather { .. } | Op::Identity | Op::Dropout | Op::Cast | Op::Pow => {
+            (Some(Kl520), true, true)
+        }
+        Op::BatchNorm { .. } => (Some(Kl520), true, false),
+        Op::Sigmoid | Op::Tanh | Op::Exp | Op::Reshape { .. } | Op::Flatten { .. } => {
+            (Some(Kl720), true, true)
+        }
+        Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Slice { .. } | Op::Transpose { .. } => {
+            (Some(Kl720), true, true)
+        }
+        Op::MatMul | Op::ConvTranspose(_) => (Some(Kl720), true, true),
+        Op::Softmax { .. } | Op::ReduceMean { .. } | Op::ReduceSum { .. } => {
+            (Some(Kl720), true, false)
+        }
+        Op::Elu { .. } | Op::Erf | Op::HardSigmoid { .. } | Op::HardSwish => {
+            (Some(Kl530), true, true)
+        }
+        Op::Reciprocal | Op::Sqrt => (Some(Kl530), true, true),
+        Op::Div | Op::SpaceToDepth { .. } => (Some(Kl530), true, false),
+        Op::Abs | Op::Log | Op::Split { .. } => (Some(Kl730), true, true),
+        Op::Max | Op::ReduceMin { .. } | Op::ReduceMax { .. } => (Some(Kl730), true, false),
+        Op::LayerNorm { .. } | Op::InstanceNorm { .. } | Op::LayerNormStats { .. } => {
+            (Some(Kl730), true, false)
+        }
+        Op::Selu { .. } | Op::Softplus | Op::Gelu { .. } | Op::Neg | Op::Floor | Op::Ceil => {
+            (None, true, true)
+        }
+        Op::Lrn { .. } | Op::Sum | Op::Mean | Op::Min | Op::ArgMax { .. } => (None, true, false),
+        Op::DepthToSpace { .. } | Op::Tile { .. } | Op::Expand { .. } | Op::Reduce { .. } => {
+            (None, true, false)
+        }
+        // The general float forms the NPU shapes do not cover.
+        Op::ResizeNd(_) | Op::PoolNd(_) | Op::BatchNormTrain { .. } => (None, true, false),
+        // Only exists transiently at import; a graph that still has one is rejected.
+        Op::Shape => (None, false, false),
+    };
+    OpSupport {
+        npu_from,
+        cpu,
+        integer_kernel,
     }
 }
 
@@ -40,12 +107,13 @@ pub struct ConvLimits {
     pub max_stride_h: Option<usize>,
 }
 
-/// One platform's operator table (static data: serializable for reports, not deserializable).
+/// One platform's operator table (static data: serializable for reports, not deserializable):
+/// which operator set its NPU runs ([`support`] says which ops are in it) and the conditions
+/// that differ between platforms.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OpTable {
-    /// IR op type names ([`Op::type_name`]) the NPU runs, subject to the conditions below and
-    /// to the common ones in [`npu_check`].
-    pub npu_ops: &'static [&'static str],
+    /// The NPU's operator set.
+    pub npu: NpuOpSet,
     /// Conv limits (520: kernel <= 12, stride_w <= 16, stride_h <= 4).
     pub conv: ConvLimits,
     /// GlobalAveragePool needs H*W <= this (520: 256).
@@ -54,157 +122,10 @@ pub struct OpTable {
     pub resize_linear: bool,
     /// ConvTranspose strides the NPU runs (720 and later: 2).
     pub conv_transpose_strides: &'static [usize],
-    /// IR op type names the CPU fallback runs (float kernels Radix ships).
-    pub cpu_ops: &'static [&'static str],
+    /// The SoC runs a CPU fallback (every op [`support`] marks `cpu`); `false` for a target
+    /// whose every node must be on the NPU.
+    pub cpu_fallback: bool,
 }
-
-/// Ops every platform's NPU runs (the KL520 set). \[DOC\] Kneron toolchain manual, operator support appendix.
-pub const NPU_BASE: &[&str] = &[
-    "Conv",
-    "Gemm",
-    "BatchNormalization",
-    "Relu",
-    "Clip",
-    "LeakyRelu",
-    "PRelu",
-    "Add",
-    "Sub",
-    "Mul",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "GlobalMaxPool",
-    "Concat",
-    "Resize",
-    "Pad",
-    "Gather",
-    "Identity",
-    "Dropout",
-    "Cast",
-    "Pow",
-];
-
-/// What KL720 adds to [`NPU_BASE`]. Flatten/Squeeze/Unsqueeze are reshapes; ReduceMean follows
-/// the common "Reduce* keepdims=1" rule; Softmax is decomposed (ReduceSum + Div + Exp).
-pub const NPU_720_EXTRA: &[&str] = &[
-    "Sigmoid",
-    "Tanh",
-    "Exp",
-    "Reshape",
-    "Flatten",
-    "Squeeze",
-    "Unsqueeze",
-    "Slice",
-    "Transpose",
-    "MatMul",
-    "ConvTranspose",
-    "Softmax",
-    "ReduceMean",
-    "ReduceSum",
-];
-
-/// What KL530/KL630 add to the KL720 set (the IR ops among Div, Elu, Erf, HardSigmoid,
-/// Reciprocal, Sqrt, SpaceToDepth, Softmax). HardSwish is HardSigmoid followed by Mul.
-pub const NPU_530_EXTRA: &[&str] = &[
-    "Div",
-    "Elu",
-    "Erf",
-    "HardSigmoid",
-    "HardSwish",
-    "Reciprocal",
-    "Sqrt",
-    "SpaceToDepth",
-];
-
-/// What KL730 adds to the KL530 set (the IR ops among Abs, Log, Sign, Max, ReduceMin, Split,
-/// LayerNormalization, InstanceNormalization, 1-D pools).
-pub const NPU_730_EXTRA: &[&str] = &[
-    "Abs",
-    "Log",
-    "Max",
-    "ReduceMin",
-    "ReduceMax",
-    "Split",
-    "LayerNormalization",
-    "InstanceNormalization",
-];
-
-/// Ops the CPU fallback runs: every IR op with a float kernel in Radix. `Shape` is not among
-/// them: it only exists transiently at import, and a graph that still has one is rejected.
-pub const CPU_OPS: &[&str] = &[
-    "Conv",
-    "ConvTranspose",
-    "Gemm",
-    "MatMul",
-    "BatchNormalization",
-    "Relu",
-    "Clip",
-    "LeakyRelu",
-    "PRelu",
-    "Sigmoid",
-    "HardSigmoid",
-    "HardSwish",
-    "Tanh",
-    "Exp",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "GlobalMaxPool",
-    "Concat",
-    "Split",
-    "Slice",
-    "Reshape",
-    "Flatten",
-    "Transpose",
-    "Squeeze",
-    "Unsqueeze",
-    "Resize",
-    "Pad",
-    "Softmax",
-    "ReduceMean",
-    "Gather",
-    "Identity",
-    "Dropout",
-    "Cast",
-    "LRN",
-    "Sum",
-    "Mean",
-    "Max",
-    "Min",
-    "Elu",
-    "Selu",
-    "Softplus",
-    "Gelu",
-    "Erf",
-    "Sqrt",
-    "Pow",
-    "Reciprocal",
-    "Abs",
-    "Neg",
-    "Log",
-    "ReduceMax",
-    "ReduceMin",
-    "ReduceSum",
-    "ArgMax",
-    "DepthToSpace",
-    "SpaceToDepth",
-    "InstanceNormalization",
-    "LayerNormalization",
-    "Tile",
-    "Expand",
-    "ReduceProd",
-    "ReduceL1",
-    "ReduceL2",
-    "ReduceSumSquare",
-    "ReduceLogSum",
-    "ReduceLogSumExp",
-    "Floor",
-    "Ceil",
-];
 
 /// Largest tensor rank the NPU handles. \[DOC\] "most ops rank <= 4".
 pub const NPU_MAX_RANK: usize = 4;
@@ -213,13 +134,15 @@ pub const NPU_MAX_RANK: usize = 4;
 pub const NPU_MAX_PAD: usize = 31;
 
 impl OpTable {
-    /// True when `op_type` is in this platform's NPU list.
-    pub fn npu_lists(&self, op_type: &str) -> bool {
-        self.npu_ops.contains(&op_type)
+    /// True when `op` is in this platform's NPU operator set (before [`npu_check`]'s
+    /// conditions).
+    pub fn npu_lists(&self, op: &Op) -> bool {
+        support(op).npu_from.is_some_and(|set| set <= self.npu)
     }
 
-    pub fn cpu_lists(&self, op_type: &str) -> bool {
-        self.cpu_ops.contains(&op_type)
+    /// True when this platform's CPU fallback runs `op`.
+    pub fn cpu_lists(&self, op: &Op) -> bool {
+        self.cpu_fallback && support(op).cpu
     }
 }
 
@@ -235,13 +158,21 @@ pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), Stri
             .inputs
             .get(1)
             .is_some_and(|&v| graph.value(v).is_const())
-        && table.npu_lists("Mul")
+        && table.npu_lists(&Op::Mul)
     {
         // Division by a constant is a multiplication by its reciprocal.
         return npu_rank_check(graph, node);
     }
-    if !table.npu_lists(t) {
-        return Err(format!("{t} is not in the NPU operator table"));
+    if !table.npu_lists(&node.op) {
+        return Err(match &node.op {
+            Op::PoolNd(_) => "pooling over 3+ axes or with Indices".into(),
+            Op::BatchNormTrain { .. } => "BatchNormalization in training mode".into(),
+            Op::ResizeNd(_) => {
+                "Resize beyond the NPU's (cubic, antialias, crop, N-D or another coordinate mode)"
+                    .into()
+            }
+            _ => format!("{t} is not in the NPU operator table"),
+        });
     }
     npu_rank_check(graph, node)?;
     match &node.op {
@@ -290,12 +221,6 @@ pub fn npu_check(table: &OpTable, graph: &Graph, node: &Node) -> Result<(), Stri
                 _ => Ok(()),
             }
         }
-        Op::PoolNd(_) => Err("pooling over 3+ axes or with Indices".into()),
-        Op::BatchNormTrain { .. } => Err("BatchNormalization in training mode".into()),
-        Op::ResizeNd(_) => Err(
-            "Resize beyond the NPU's (cubic, antialias, crop, N-D or another coordinate mode)"
-                .into(),
-        ),
         Op::Resize(a) => {
             let nearest_floor = a.mode == ResizeMode::Nearest && a.nearest == ResizeNearest::Floor;
             if table.resize_linear || nearest_floor {
@@ -393,14 +318,14 @@ fn npu_rank_check(graph: &Graph, node: &Node) -> Result<(), String> {
 }
 
 /// Where `node` runs under `table`: NPU when [`npu_check`] passes, else CPU when the CPU side
-/// has the op, else unsupported.
-pub fn placement(table: &OpTable, graph: &Graph, node: &Node) -> Placement {
+/// has the op, else `None` (nothing runs it).
+pub fn placement(table: &OpTable, graph: &Graph, node: &Node) -> Option<Placement> {
     if npu_check(table, graph, node).is_ok() {
-        Placement::Npu
-    } else if table.cpu_lists(node.op.type_name()) {
-        Placement::Cpu
+        Some(Placement::Npu)
+    } else if table.cpu_lists(&node.op) {
+        Some(Placement::Cpu)
     } else {
-        Placement::Unsupported
+        None
     }
 }
 
@@ -410,12 +335,11 @@ pub fn check_graph(table: &OpTable, graph: &Graph) -> Result<Vec<Placement>, Tar
     graph
         .nodes
         .iter()
-        .map(|n| match placement(table, graph, n) {
-            Placement::Unsupported => Err(TargetError::UndefinedCpuOp {
+        .map(|n| {
+            placement(table, graph, n).ok_or_else(|| TargetError::UndefinedCpuOp {
                 op: n.op.type_name().to_string(),
                 node: n.name.clone(),
-            }),
-            p => Ok(p),
+            })
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::TargetError;
 use crate::hw::{CpuProfile, FmLayout, HwProfile, MacArray};
-use crate::ops::{self, ConvLimits, OpTable, Placement};
+use crate::ops::{self, ConvLimits, NpuOpSet, OpTable, Placement};
 use crate::platform::{Capabilities, Platform};
 
 /// Everything Radix knows about one platform (static data: serializable for reports).
@@ -25,17 +25,36 @@ pub struct PlatformProfile {
     pub hw: HwProfile,
 }
 
-/// A hardware target. [`PlatformProfile`] implements it for the five Kneron platforms; a new NPU
-/// is one more profile value (or one more implementation of this trait).
-pub trait Target {
+/// A hardware target: the seam the quantizer (bitwidths, scale format, placement), the
+/// evaluator (hardware profile) and the reports go through. [`PlatformProfile`] implements it
+/// for the five Kneron platforms; a new NPU is one more profile value (or one more
+/// implementation of this trait).
+pub trait Target: Sync {
     /// Display name, e.g. "KL720".
     fn name(&self) -> String;
+    /// Bitwidths, scale formats and input limits the target serves.
     fn capabilities(&self) -> &Capabilities;
+    /// The hardware profile the evaluator's cost model reads.
     fn hw(&self) -> &HwProfile;
-    /// Where `node` of `graph` runs.
-    fn placement(&self, graph: &Graph, node: &Node) -> Placement;
+    /// Where `node` of `graph` runs (`None`: nothing on this target runs it).
+    fn placement(&self, graph: &Graph, node: &Node) -> Option<Placement>;
     /// Why `node` is not on the NPU (`None` when it is).
     fn npu_reason(&self, graph: &Graph, node: &Node) -> Option<String>;
+    /// Places every node, failing on the first one nothing can run (the toolchain's
+    /// `undefined CPU op` error).
+    fn check_graph(&self, graph: &Graph) -> Result<Vec<Placement>, TargetError> {
+        graph
+            .nodes
+            .iter()
+            .map(|n| {
+                self.placement(graph, n)
+                    .ok_or_else(|| TargetError::UndefinedCpuOp {
+                        op: n.op.type_name().to_string(),
+                        node: n.name.clone(),
+                    })
+            })
+            .collect()
+    }
 }
 
 impl Target for PlatformProfile {
@@ -48,7 +67,7 @@ impl Target for PlatformProfile {
     fn hw(&self) -> &HwProfile {
         &self.hw
     }
-    fn placement(&self, graph: &Graph, node: &Node) -> Placement {
+    fn placement(&self, graph: &Graph, node: &Node) -> Option<Placement> {
         ops::placement(&self.ops, graph, node)
     }
     fn npu_reason(&self, graph: &Graph, node: &Node) -> Option<String> {
@@ -67,16 +86,6 @@ impl PlatformProfile {
             Platform::Kl730 => &KL730,
         }
     }
-
-    /// Where `node` runs on this platform.
-    pub fn placement(&self, graph: &Graph, node: &Node) -> Placement {
-        ops::placement(&self.ops, graph, node)
-    }
-
-    /// Places every node, failing on the first one nothing can run.
-    pub fn check_graph(&self, graph: &Graph) -> Result<Vec<Placement>, TargetError> {
-        ops::check_graph(&self.ops, graph)
-    }
 }
 
 impl Platform {
@@ -85,43 +94,11 @@ impl Platform {
         PlatformProfile::get(self)
     }
 
-    /// Where `node` runs on this platform.
-    pub fn placement(self, graph: &Graph, node: &Node) -> Placement {
+    /// Where `node` runs on this platform (`None`: nothing runs it).
+    pub fn placement(self, graph: &Graph, node: &Node) -> Option<Placement> {
         self.profile().placement(graph, node)
     }
 }
-
-/// Concatenation of static op lists at compile time.
-macro_rules! op_list {
-    ($($list:expr),+ $(,)?) => {{
-        const LEN: usize = 0 $(+ $list.len())+;
-        const OUT: [&str; LEN] = {
-            let mut out = [""; LEN];
-            let mut k = 0;
-            $(
-                let l: &[&str] = $list;
-                let mut i = 0;
-                while i < l.len() {
-                    out[k] = l[i];
-                    k += 1;
-                    i += 1;
-                }
-            )+
-            out
-        };
-        &OUT
-    }};
-}
-
-const NPU_520: &[&str] = ops::NPU_BASE;
-const NPU_720: &[&str] = op_list!(ops::NPU_BASE, ops::NPU_720_EXTRA);
-const NPU_530: &[&str] = op_list!(ops::NPU_BASE, ops::NPU_720_EXTRA, ops::NPU_530_EXTRA);
-const NPU_730: &[&str] = op_list!(
-    ops::NPU_BASE,
-    ops::NPU_720_EXTRA,
-    ops::NPU_530_EXTRA,
-    ops::NPU_730_EXTRA
-);
 
 const NO_CONV_LIMITS: ConvLimits = ConvLimits {
     max_kernel: None,
@@ -173,7 +150,7 @@ pub static KL520: PlatformProfile = PlatformProfile {
         max_model_inputs: 5,
     },
     ops: OpTable {
-        npu_ops: NPU_520,
+        npu: NpuOpSet::Kl520,
         // [DOC] Conv kernel <= 12, stride_w <= 16, stride_h <= 4.
         conv: ConvLimits {
             max_kernel: Some(12),
@@ -185,7 +162,7 @@ pub static KL520: PlatformProfile = PlatformProfile {
         // [DOC] Resize nearest with floor only.
         resize_linear: false,
         conv_transpose_strides: &[],
-        cpu_ops: ops::CPU_OPS,
+        cpu_fallback: true,
     },
     hw: HwProfile {
         // [DERIVED] Kneron quotes the KL520 at 0.3 TOPS / 345 GOPS: 576 MACs x 2 x 300 MHz.
@@ -254,13 +231,13 @@ pub static KL720: PlatformProfile = PlatformProfile {
         ..CAPS_FULL
     },
     ops: OpTable {
-        npu_ops: NPU_720,
+        npu: NpuOpSet::Kl720,
         conv: NO_CONV_LIMITS,
         gap_max_hw: None,
         resize_linear: true,
         // [DOC] ConvTranspose (stride 2).
         conv_transpose_strides: &[2],
-        cpu_ops: ops::CPU_OPS,
+        cpu_fallback: true,
     },
     hw: HwProfile {
         // [DOC] KL720 SDK: NPU_MHZ 700 (200-700 configurable).
@@ -322,12 +299,12 @@ pub static KL530: PlatformProfile = PlatformProfile {
     platform: Platform::Kl530,
     caps: CAPS_FULL,
     ops: OpTable {
-        npu_ops: NPU_530,
+        npu: NpuOpSet::Kl530,
         conv: NO_CONV_LIMITS,
         gap_max_hw: None,
         resize_linear: true,
         conv_transpose_strides: &[2],
-        cpu_ops: ops::CPU_OPS,
+        cpu_fallback: true,
     },
     hw: HwProfile {
         // [DOC] evaluator configuration printed for platform 530: "Frequency = 500 Mhz".
@@ -383,12 +360,12 @@ pub static KL630: PlatformProfile = PlatformProfile {
     platform: Platform::Kl630,
     caps: CAPS_FULL,
     ops: OpTable {
-        npu_ops: NPU_530,
+        npu: NpuOpSet::Kl530,
         conv: NO_CONV_LIMITS,
         gap_max_hw: None,
         resize_linear: true,
         conv_transpose_strides: &[2],
-        cpu_ops: ops::CPU_OPS,
+        cpu_fallback: true,
     },
     hw: HwProfile {
         // [DERIVED] Kneron quotes 0.5 TOPS int8 / 1 TOPS int4, the 530's figures: same clock
@@ -447,12 +424,12 @@ pub static KL730: PlatformProfile = PlatformProfile {
     platform: Platform::Kl730,
     caps: CAPS_FULL,
     ops: OpTable {
-        npu_ops: NPU_730,
+        npu: NpuOpSet::Kl730,
         conv: NO_CONV_LIMITS,
         gap_max_hw: None,
         resize_linear: true,
         conv_transpose_strides: &[2],
-        cpu_ops: ops::CPU_OPS,
+        cpu_fallback: true,
     },
     hw: HwProfile {
         // [DATASHEET] "up to 3.6 eTOPS @ int8 / 7.2 eTOPS @ int4" = 2048 MACs x 2 x 880 MHz

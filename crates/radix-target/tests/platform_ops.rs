@@ -174,7 +174,7 @@ fn one(op: Op, ins: &[&[usize]], consts: &[&[usize]]) -> Graph {
 }
 
 fn place(p: Platform, g: &Graph) -> Placement {
-    p.placement(g, &g.nodes[0])
+    p.placement(g, &g.nodes[0]).expect("placed")
 }
 
 fn conv(k: usize, sh: usize, sw: usize) -> Op {
@@ -444,7 +444,7 @@ fn op_sets_per_platform() {
 fn undefined_cpu_op_error_reads_exactly() {
     let g = one(Op::Shape, &[&[1, 8, 4, 4]], &[]);
     for p in Platform::ALL {
-        assert_eq!(place(p, &g), Placement::Unsupported);
+        assert_eq!(p.placement(&g, &g.nodes[0]), None);
         let e = check_graph(&p.profile().ops, &g).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -463,11 +463,11 @@ fn undefined_cpu_op_error_reads_exactly() {
             "Invalid program input: undefined CPU op [Shape] of node [n]"
         );
     }
-    // A platform whose CPU side lacks an op turns a CPU fallback into the same error.
+    // A platform without a CPU fallback turns a CPU node into the same error.
     let mut custom: PlatformProfile = Platform::Kl520.profile().clone();
-    custom.ops.cpu_ops = &["Relu"];
+    custom.ops.cpu_fallback = false;
     let g = one(Op::Sigmoid, &[&[1, 8, 4, 4]], &[]);
-    assert_eq!(custom.placement(&g, &g.nodes[0]), Placement::Unsupported);
+    assert_eq!(custom.placement(&g, &g.nodes[0]), None);
     let e = custom.check_graph(&g).unwrap_err();
     assert_eq!(
         e.to_string(),
