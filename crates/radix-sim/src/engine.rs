@@ -171,3 +171,33 @@ pub fn item_view<'a>(
     }
     x.slice_axis(Axis(0), Slice::from(k * b..(k + 1) * b))
 }
+
+/// Joins the outputs of a batch's items (`per_item[k]`: item `k`'s outputs in graph-output order)
+/// on axis 0; a rank-0 output becomes a vector of one value per item. Every engine joins with
+/// this, so a batch reads the same from each. Results are row-major. `Err` names the output.
+pub fn join_items(
+    graph: &Graph,
+    mut per_item: Vec<Vec<ArrayD<f32>>>,
+) -> Result<Vec<ArrayD<f32>>, String> {
+    if per_item.len() == 1 {
+        return Ok(per_item.remove(0));
+    }
+    (0..graph.outputs.len())
+        .map(|o| {
+            let parts: Vec<_> = per_item.iter().map(|outs| outs[o].view()).collect();
+            let joined = if parts.first().is_some_and(|p| p.ndim() > 0) {
+                ndarray::concatenate(Axis(0), &parts)
+            } else {
+                ndarray::stack(Axis(0), &parts)
+            };
+            joined
+                .map(|a| a.as_standard_layout().into_owned())
+                .map_err(|e| {
+                    format!(
+                        "joining output `{}` over the batch: {e}",
+                        graph.value(graph.outputs[o]).name
+                    )
+                })
+        })
+        .collect()
+}

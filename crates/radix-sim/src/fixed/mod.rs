@@ -10,7 +10,7 @@ mod epilogue;
 mod kernels;
 mod vnni;
 
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 use radix_ir::qmodel::{Placement, QKernel, QTensor, QuantModel};
 use radix_ir::{Node, ValueId};
 use rayon::prelude::*;
@@ -99,33 +99,16 @@ impl<'m> FixedEngine<'m> {
     ) -> Result<Vec<ArrayD<f32>>, SimError> {
         let g = &self.model.graph;
         let n = crate::engine::batch_items(g, inputs)?;
-        let mut outs: Vec<Vec<ArrayD<f32>>> = vec![Vec::new(); g.outputs.len()];
+        let mut per_item = Vec::with_capacity(n);
         for item in 0..n {
             let item_inputs: Vec<ArrayD<f32>> = inputs
                 .iter()
                 .zip(&g.inputs)
                 .map(|(a, &id)| crate::engine::item_view(g, id, a, item).to_owned())
                 .collect();
-            let o = self.run_item(&item_inputs, &mut observer)?;
-            for (k, t) in o.into_iter().enumerate() {
-                outs[k].push(t);
-            }
+            per_item.push(self.run_item(&item_inputs, &mut observer)?);
         }
-        outs.into_iter()
-            .zip(&g.outputs)
-            .map(|(mut parts, &o)| {
-                if parts.len() == 1 {
-                    return Ok(parts.remove(0));
-                }
-                let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-                ndarray::concatenate(Axis(0), &views).map_err(|e| {
-                    SimError::Graph(format!(
-                        "cannot stack output `{}` over the batch: {e}",
-                        g.value(o).name
-                    ))
-                })
-            })
-            .collect()
+        crate::engine::join_items(g, per_item).map_err(SimError::Graph)
     }
 
     /// Quantizes the inputs and runs the integer graph, returning the quantized outputs.

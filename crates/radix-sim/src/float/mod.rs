@@ -26,7 +26,7 @@ mod resize;
 use std::borrow::Cow;
 use std::sync::Mutex;
 
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 use radix_ir::{Graph, Node, Op, ValueId, eval::eval_light, shape};
 
 use crate::SimError;
@@ -308,24 +308,7 @@ impl<'g> FloatEngine<'g> {
             }
             per_item.push(self.run_item(slots, observer)?);
         }
-        (0..self.graph.outputs.len())
-            .map(|o| {
-                let parts: Vec<_> = per_item.iter().map(|outs| outs[o].view()).collect();
-                let joined = if parts.len() == 1 {
-                    Ok(parts[0].to_owned())
-                } else if parts.first().is_some_and(|p| p.ndim() > 0) {
-                    ndarray::concatenate(Axis(0), &parts)
-                } else {
-                    ndarray::stack(Axis(0), &parts)
-                };
-                joined.map_err(|e| {
-                    SimError::Graph(format!(
-                        "joining output `{}`: {e}",
-                        self.graph.value(self.graph.outputs[o]).name
-                    ))
-                })
-            })
-            .collect()
+        crate::engine::join_items(self.graph, per_item).map_err(SimError::Graph)
     }
 
     fn run_item(

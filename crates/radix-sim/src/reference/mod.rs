@@ -34,7 +34,7 @@ mod index;
 mod int;
 mod layout;
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use radix_ir::qmodel::{Placement, QKernel, QParams, QTensor, QuantModel};
 use radix_ir::{Node, ValueId};
 
@@ -127,22 +127,7 @@ impl<'m> ReferenceEngine<'m> {
                 .collect();
             per_item.push(run_item(model, &views, observer)?);
         }
-        let mut outs = Vec::with_capacity(g.outputs.len());
-        for (o, &id) in g.outputs.iter().enumerate() {
-            if per_item.len() == 1 {
-                outs.push(per_item[0][o].clone());
-                continue;
-            }
-            let parts: Vec<ArrayViewD<f32>> = per_item.iter().map(|r| r[o].view()).collect();
-            let cat = ndarray::concatenate(Axis(0), &parts).map_err(|e| {
-                ReferenceError::Graph(format!(
-                    "cannot concatenate output `{}` over the batch: {e}",
-                    g.value(id).name
-                ))
-            })?;
-            outs.push(cat);
-        }
-        Ok(outs)
+        crate::engine::join_items(g, per_item).map_err(ReferenceError::Graph)
     }
 }
 
