@@ -21,11 +21,17 @@ pub const EXPORT_OPSET: i64 = 14;
 /// Why a graph cannot be written as ONNX.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// A node the exporter cannot write: an op with no ONNX form, or attributes or inputs that
+    /// opset [`EXPORT_OPSET`] cannot express.
     #[error("model `{model}`, node `{node}` ({op}): {msg}")]
     Node {
+        /// The graph's name.
         model: String,
+        /// The IR node's name.
         node: String,
+        /// The IR op's type name.
         op: String,
+        /// What cannot be written.
         msg: String,
     },
 }
