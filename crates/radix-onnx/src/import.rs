@@ -30,6 +30,12 @@ pub fn import_path(path: &Path) -> Result<Graph, OnnxError> {
 /// Reads and imports an ONNX file with `opts` (e.g. fixed input shapes). The model is named
 /// after the file stem in messages.
 pub fn import_path_with(path: &Path, opts: &ImportOptions) -> Result<Graph, OnnxError> {
+    let (name, bytes) = read_model_file(path)?;
+    import_bytes(&bytes, &name, opts)
+}
+
+/// Reads an ONNX file: the model's name (the file stem, "model" if it has none) and its bytes.
+pub fn read_model_file(path: &Path) -> Result<(String, Vec<u8>), OnnxError> {
     let bytes = std::fs::read(path).map_err(|source| OnnxError::Io {
         path: path.display().to_string(),
         source,
@@ -38,7 +44,7 @@ pub fn import_path_with(path: &Path, opts: &ImportOptions) -> Result<Graph, Onnx
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
-    import_bytes(&bytes, &name, opts)
+    Ok((name, bytes))
 }
 
 /// Imports an in-memory ONNX model named `name` (used in messages).

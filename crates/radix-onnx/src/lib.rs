@@ -19,7 +19,9 @@ mod ops;
 mod tensor;
 
 pub use error::OnnxError;
-pub use import::{ImportOptions, import_bytes, import_path, import_path_with, import_proto};
+pub use import::{
+    ImportOptions, import_bytes, import_path, import_path_with, import_proto, read_model_file,
+};
 
 /// The lowest opset whose operator semantics Radix implements.
 pub const MIN_OPSET: i64 = 7;

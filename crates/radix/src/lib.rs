@@ -142,14 +142,7 @@ impl ModelConfig {
         use sha2::Digest;
         let path = path.as_ref();
         let platform = Platform::from_number(platform)?;
-        let bytes = std::fs::read(path).map_err(|source| radix_onnx::OnnxError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
+        let (name, bytes) = radix_onnx::read_model_file(path)?;
         let mut graph = radix_onnx::import_bytes(&bytes, &name, opts)?;
         radix_ir::passes::optimize(&mut graph)?;
         let sha256: [u8; 32] = sha2::Sha256::digest(&bytes).into();
