@@ -11,6 +11,7 @@ pub mod graph;
 pub mod op;
 pub mod passes;
 pub mod qmodel;
+pub mod semantics;
 pub mod shape;
 
 pub use graph::{Graph, Node, NodeId, Value, ValueId};

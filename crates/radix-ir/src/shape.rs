@@ -31,33 +31,9 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
-/// Output length of a convolution / pooling window along one axis.
-pub fn window_out(
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    pad_lo: usize,
-    pad_hi: usize,
-    dilation: usize,
-    ceil: bool,
-) -> Option<usize> {
-    let eff = dilation * (kernel - 1) + 1;
-    let padded = input + pad_lo + pad_hi;
-    if padded < eff || stride == 0 {
-        return None;
-    }
-    let span = padded - eff;
-    let mut out = if ceil {
-        span.div_ceil(stride) + 1
-    } else {
-        span / stride + 1
-    };
-    // ONNX: with ceil_mode the last window must start inside the input or left padding.
-    if ceil && (out - 1) * stride >= input + pad_lo {
-        out -= 1;
-    }
-    Some(out)
-}
+/// Output length of a convolution / pooling window along one axis (defined in
+/// [`semantics::pool::output_len`](crate::semantics::pool::output_len)).
+pub use crate::semantics::pool::output_len as window_out;
 
 pub fn conv_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec<usize>, String> {
     if x.len() != 4 || w.len() != 4 {
@@ -139,6 +115,9 @@ pub fn pool_out(x: &[usize], a: &PoolAttrs) -> Result<Vec<usize>, String> {
             "only 2-D pooling (NCHW) is supported, got rank {}",
             x.len()
         ));
+    }
+    if a.kernel.contains(&0) || a.strides.contains(&0) || a.dilations.contains(&0) {
+        return Err("kernel, strides and dilations must be positive".into());
     }
     let h = window_out(
         x[2],

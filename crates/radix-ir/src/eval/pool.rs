@@ -4,6 +4,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use crate::Op;
 use crate::op::PoolNdAttrs;
+use crate::semantics::pool::{AxisGeom, AxisWindow, divisor};
 
 /// N-D MaxPool / AveragePool (and MaxPool's Indices), windows as the 2-D pools define them.
 pub(super) fn pool_nd(
@@ -37,50 +38,57 @@ pub(super) fn pool_nd(
     for i in 1..d {
         col[i] = col[i - 1] * sp_in[i - 1];
     }
-    let taps: usize = a.kernel.iter().product();
+    // Per spatial axis, the window of every output index (semantics::pool).
+    let windows: Vec<Vec<AxisWindow>> = (0..d)
+        .map(|i| {
+            AxisGeom {
+                input: sp_in[i],
+                kernel: a.kernel[i],
+                stride: a.strides[i],
+                pad_lo: a.pads[i].0,
+                pad_hi: a.pads[i].1,
+                dilation: a.dilations[i],
+            }
+            .windows(sp_out[i])
+        })
+        .collect();
     let mut y = Vec::with_capacity(planes * plane_out);
     let mut idx_out = Vec::new();
     let mut o = vec![0usize; d];
     let mut k = vec![0usize; d];
+    let mut win: Vec<AxisWindow> = Vec::with_capacity(d);
     for p in 0..planes {
         let base = &src[p * plane_in..(p + 1) * plane_in];
         o.iter_mut().for_each(|v| *v = 0);
         for _ in 0..plane_out {
             let (mut best, mut best_at) = (f32::NEG_INFINITY, None::<usize>);
-            let (mut sum, mut count) = (0f64, 0usize);
+            let mut sum = 0f64;
+            win.clear();
+            win.extend((0..d).map(|i| windows[i][o[i]]));
+            let count = divisor(a.count_include_pad, &win);
+            // The inside taps in row-major order of the kernel index.
+            let inside: usize = win.iter().map(|w| w.inside).product();
             k.iter_mut().for_each(|v| *v = 0);
-            for _ in 0..taps {
-                let (mut inside, mut padded) = (true, true);
+            for _ in 0..inside {
                 let (mut r_off, mut c_off) = (0usize, 0usize);
                 for i in 0..d {
-                    let pos =
-                        (o[i] * a.strides[i] + k[i] * a.dilations[i]) as i64 - a.pads[i].0 as i64;
-                    let len = sp_in[i] as i64;
-                    inside &= pos >= 0 && pos < len;
-                    padded &= pos >= -(a.pads[i].0 as i64) && pos < len + a.pads[i].1 as i64;
-                    if pos >= 0 && pos < len {
-                        r_off += pos as usize * row[i];
-                        c_off += pos as usize * col[i];
-                    }
+                    let pos = win[i].first + k[i] * a.dilations[i];
+                    r_off += pos * row[i];
+                    c_off += pos * col[i];
                 }
-                if inside {
-                    let v = base[r_off];
-                    if best_at.is_none() || v > best {
-                        best = v;
-                        best_at = Some(if a.indices == Some(true) {
-                            c_off
-                        } else {
-                            r_off
-                        });
-                    }
-                    sum += v as f64;
+                let v = base[r_off];
+                if best_at.is_none() || v > best {
+                    best = v;
+                    best_at = Some(if a.indices == Some(true) {
+                        c_off
+                    } else {
+                        r_off
+                    });
                 }
-                if if a.count_include_pad { padded } else { inside } {
-                    count += 1;
-                }
+                sum += v as f64;
                 for i in (0..d).rev() {
                     k[i] += 1;
-                    if k[i] < a.kernel[i] {
+                    if k[i] < win[i].inside {
                         break;
                     }
                     k[i] = 0;

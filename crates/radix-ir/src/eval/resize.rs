@@ -19,39 +19,14 @@ fn resize_axis(a: &ResizeNdAttrs, axis: usize, len_in: usize) -> Result<Vec<Axis
             "Resize scale {scale} on axis {axis} must be positive"
         ));
     }
-    let (roi0, roi1) = a.roi[axis];
-    let width_in = len_in as f64;
-    let width_out = scale * width_in;
     let mut taps = Vec::with_capacity(len_out);
     for o in 0..len_out {
-        let y = o as f64;
-        let x = match a.coord {
-            ResizeNdCoord::AlignCorners if width_out == 1.0 => 0.0,
-            ResizeNdCoord::AlignCorners => y * (width_in - 1.0) / (width_out - 1.0),
-            ResizeNdCoord::Asymmetric => y / scale,
-            ResizeNdCoord::TfCropAndResize => {
-                // roi arithmetic in f32 as the reference (float32 roi) does it.
-                let span = (roi1 - roi0) as f64;
-                let base = if width_out == 1.0 {
-                    (((roi1 - roi0) * (len_in as f32 - 1.0)) / 2.0) as f64
-                } else {
-                    y * span * (width_in - 1.0) / (width_out - 1.0)
-                };
-                let x = base + (roi0 * (len_in as f32 - 1.0)) as f64;
-                if x < 0.0 || x > width_in - 1.0 {
-                    taps.push(None);
-                    continue;
-                }
-                x
-            }
-            ResizeNdCoord::PytorchHalfPixel if width_out == 1.0 => -0.5,
-            ResizeNdCoord::PytorchHalfPixel | ResizeNdCoord::HalfPixel => (y + 0.5) / scale - 0.5,
-            ResizeNdCoord::HalfPixelSymmetric => {
-                let adjustment = len_out as f64 / width_out;
-                let center = width_in / 2.0;
-                center * (1.0 - adjustment) + (y + 0.5) / scale - 0.5
-            }
-            ResizeNdCoord::TfHalfPixelForNearest => (y + 0.5) / scale,
+        let Some(x) = a
+            .coord
+            .original_coord(o, scale, len_in, len_out, a.roi[axis])
+        else {
+            taps.push(None);
+            continue;
         };
         let ratio = if x == x.floor() { 1.0 } else { x - x.floor() };
         let mut coeffs = resize_coeffs(a, ratio, scale)?;
