@@ -35,6 +35,7 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 /// [`semantics::pool::output_len`](crate::semantics::pool::output_len)).
 pub use crate::semantics::pool::output_len as window_out;
 
+/// Output shape of a 2-D Conv: input `x` (NCHW), weight `w` (`[Cout, Cin/group, kh, kw]`).
 pub fn conv_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec<usize>, String> {
     if x.len() != 4 || w.len() != 4 {
         return Err(format!(
@@ -84,6 +85,9 @@ pub fn conv_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec<usize>, S
     }
 }
 
+/// Output shape of a 2-D ConvTranspose: input `x` (NCHW), weight `w`
+/// (`[Cin, Cout/group, kh, kw]`); per spatial axis
+/// `stride * (in - 1) + output_padding + dilation * (k - 1) + 1 - pad_begin - pad_end`.
 pub fn conv_transpose_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec<usize>, String> {
     if x.len() != 4 || w.len() != 4 {
         return Err("only 2-D ConvTranspose (NCHW) is supported".into());
@@ -109,6 +113,8 @@ pub fn conv_transpose_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec
     Ok(out)
 }
 
+/// Output shape of a 2-D MaxPool / AveragePool (NCHW), lengths from
+/// [`window_out`] with `ceil_mode`.
 pub fn pool_out(x: &[usize], a: &PoolAttrs) -> Result<Vec<usize>, String> {
     if x.len() != 4 {
         return Err(format!(

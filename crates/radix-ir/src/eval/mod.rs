@@ -108,6 +108,7 @@ pub fn erf(x: f32) -> f32 {
     (if x >= 0.0 { 1.0 - erfc } else { erfc - 1.0 }) as f32
 }
 
+/// The logistic function `1 / (1 + e^-x)`, without overflow for large `|x|`.
 #[inline]
 pub fn sigmoid(x: f32) -> f32 {
     if x >= 0.0 {
