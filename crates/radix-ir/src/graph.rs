@@ -29,9 +29,11 @@ pub struct Value {
 }
 
 impl Value {
+    /// True for a constant (the value carries data).
     pub fn is_const(&self) -> bool {
         self.data.is_some()
     }
+    /// Number of elements (product of the shape).
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
@@ -42,8 +44,11 @@ impl Value {
 pub struct Node {
     /// Unique node name (the ONNX node name, or a generated one when the model has none).
     pub name: String,
+    /// The operation and its attributes.
     pub op: Op,
+    /// Input values, in the op's input order.
     pub inputs: Vec<ValueId>,
+    /// Output values, in the op's output order.
     pub outputs: Vec<ValueId>,
     /// Names of the ONNX nodes this node stands for, in order. A Conv with a fused BN and Relu
     /// has three entries; the first is the node itself.
@@ -60,14 +65,20 @@ impl Node {
 /// A dataflow graph with static shapes, nodes in topological order.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Graph {
+    /// The model's graph name.
     pub name: String,
+    /// Every tensor, indexed by [`ValueId`].
     pub values: Vec<Value>,
+    /// Every node, in topological order, indexed by [`NodeId`].
     pub nodes: Vec<Node>,
+    /// The model inputs (non-constant values fed by the caller), in order.
     pub inputs: Vec<ValueId>,
+    /// The model outputs, in order.
     pub outputs: Vec<ValueId>,
 }
 
 impl Graph {
+    /// An empty graph.
     pub fn new(name: impl Into<String>) -> Self {
         Graph {
             name: name.into(),
@@ -75,18 +86,22 @@ impl Graph {
         }
     }
 
+    /// The value `id` (panics when out of range).
     pub fn value(&self, id: ValueId) -> &Value {
         &self.values[id.0]
     }
 
+    /// The shape of value `id`.
     pub fn shape(&self, id: ValueId) -> &[usize] {
         &self.values[id.0].shape
     }
 
+    /// The data of value `id` when it is a constant.
     pub fn const_data(&self, id: ValueId) -> Option<&ArrayD<f32>> {
         self.values[id.0].data.as_deref()
     }
 
+    /// Appends a non-constant value and returns its id.
     pub fn add_value(&mut self, name: impl Into<String>, shape: Vec<usize>) -> ValueId {
         self.values.push(Value {
             name: name.into(),
@@ -96,6 +111,7 @@ impl Graph {
         ValueId(self.values.len() - 1)
     }
 
+    /// Appends a constant (its shape taken from `data`) and returns its id.
     pub fn add_const(&mut self, name: impl Into<String>, data: ArrayD<f32>) -> ValueId {
         let shape = data.shape().to_vec();
         self.values.push(Value {
@@ -106,10 +122,12 @@ impl Graph {
         ValueId(self.values.len() - 1)
     }
 
+    /// The first value named `name`.
     pub fn value_by_name(&self, name: &str) -> Option<ValueId> {
         self.values.iter().position(|v| v.name == name).map(ValueId)
     }
 
+    /// The first node named `name`.
     pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
         self.nodes.iter().position(|n| n.name == name).map(NodeId)
     }

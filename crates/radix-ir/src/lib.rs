@@ -6,11 +6,14 @@
 //! names of the ONNX nodes it came from. Constants (weights, biases, folded shape subgraphs) are
 //! [`Value`]s carrying data. Nodes are stored in topological order; every pass keeps it so.
 
+#![deny(missing_docs)]
+
 pub mod eval;
 pub mod graph;
 pub mod op;
 pub mod passes;
 pub mod qmodel;
+pub mod semantics;
 pub mod shape;
 
 pub use graph::{Graph, Node, NodeId, Value, ValueId};
@@ -22,17 +25,23 @@ pub use op::{
 /// Errors produced while building, checking or transforming a graph.
 #[derive(Debug, thiserror::Error)]
 pub enum IrError {
+    /// A problem with one node.
     #[error("node `{node}` ({op}): {msg}")]
     Node {
+        /// The node's name.
         node: String,
+        /// The node's op type (ONNX spelling).
         op: String,
+        /// What is wrong.
         msg: String,
     },
+    /// A problem with the graph as a whole.
     #[error("graph: {0}")]
     Graph(String),
 }
 
 impl IrError {
+    /// An [`IrError::Node`] naming `node` and its op type.
     pub fn node(node: &Node, msg: impl Into<String>) -> Self {
         IrError::Node {
             node: node.name.clone(),
@@ -42,4 +51,5 @@ impl IrError {
     }
 }
 
+/// `Result` with [`IrError`] as the default error.
 pub type Result<T, E = IrError> = std::result::Result<T, E>;

@@ -13,9 +13,13 @@ use crate::{Activation, Graph, IrError, Op, Result, ValueId, shape};
 /// What [`optimize`] did, for logs and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PassStats {
+    /// Nodes evaluated at build time because all their inputs were constant.
     pub folded_constants: usize,
+    /// Identity / Dropout / Cast nodes removed.
     pub dropped_identities: usize,
+    /// BatchNormalization nodes folded into the convolution before them.
     pub folded_batchnorms: usize,
+    /// Activations fused into the node producing their input.
     pub fused_activations: usize,
 }
 

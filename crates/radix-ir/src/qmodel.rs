@@ -16,7 +16,9 @@ use crate::{Graph, ValueId};
 /// Fixed-point parameters of a tensor: `real = q / (scale * 2^radix)`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QParams {
+    /// Bitwidth of the codes (4, 8 or 16).
     pub bits: u8,
+    /// Power-of-two exponent of the multiplier.
     pub radix: i32,
     /// In [1, 2); exactly 1 on platforms without scale (KL520).
     pub scale: f32,
@@ -60,9 +62,11 @@ impl QParams {
     pub fn multiplier(&self) -> f64 {
         self.scale as f64 * 2f64.powi(self.radix)
     }
+    /// Smallest code of this bitwidth ([`qmin`]).
     pub fn qmin(&self) -> i32 {
         qmin(self.bits)
     }
+    /// Largest code of this bitwidth ([`qmax`]).
     pub fn qmax(&self) -> i32 {
         qmax(self.bits)
     }
@@ -87,6 +91,7 @@ impl QParams {
             r.clamp(lo, hi) as i32
         }
     }
+    /// Fixed to float: `q / multiplier`.
     pub fn dequantize(&self, q: i32) -> f32 {
         (q as f64 / self.multiplier()) as f32
     }
@@ -96,6 +101,7 @@ impl QParams {
     }
 }
 
+/// Largest code of a bitwidth: `2^(bits - 1) - 1`.
 pub fn qmax(bits: u8) -> i32 {
     (1i32 << (bits - 1)) - 1
 }
@@ -167,7 +173,9 @@ pub fn round_shift_wide(v: i128, shift: i32) -> i64 {
 /// An integer multiplier `mult / 2^shift` approximating a positive real factor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requant {
+    /// Mantissa (negative for a negative factor; 0 for a zero factor).
     pub mult: i32,
+    /// Right shift (negative: left shift).
     pub shift: i32,
 }
 
@@ -212,6 +220,7 @@ impl Requant {
             None => round_shift_wide(v as i128 * self.mult as i128, self.shift),
         }
     }
+    /// The real factor `mult / 2^shift`.
     pub fn factor(&self) -> f64 {
         self.mult as f64 * 2f64.powi(-self.shift)
     }
@@ -220,8 +229,11 @@ impl Requant {
 /// Two inputs brought to a common scale and added: `round((a*ma + b*mb) / 2^shift)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddRequant {
+    /// Multiplier of the first input.
     pub ma: i32,
+    /// Multiplier of the second input (negative for Sub).
     pub mb: i32,
+    /// Shared right shift.
     pub shift: i32,
 }
 
@@ -252,6 +264,7 @@ impl AddRequant {
             shift,
         }
     }
+    /// `round((a*ma + b*mb) / 2^shift)`, half away from zero.
     #[inline]
     pub fn apply(&self, a: i64, b: i64) -> i64 {
         round_shift(a * self.ma as i64 + b * self.mb as i64, self.shift)
@@ -262,12 +275,17 @@ impl AddRequant {
 /// indices and their integer weights (summing to `1 << RESIZE_FRAC_BITS`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AxisPlan {
+    /// First source index per output index.
     pub i0: Vec<u32>,
+    /// Second source index per output index.
     pub i1: Vec<u32>,
+    /// Weight of `i0` per output index.
     pub w0: Vec<i32>,
+    /// Weight of `i1` per output index.
     pub w1: Vec<i32>,
 }
 
+/// Fractional bits of the Resize plan weights: an axis's two weights sum to `1 << 10`.
 pub const RESIZE_FRAC_BITS: i32 = 10;
 
 /// Integer kernel parameters of one node.
@@ -281,39 +299,77 @@ pub enum QKernel {
         /// per code, the narrowest that holds them all).
         #[serde(with = "packed_codes")]
         weights: Vec<i32>,
+        /// Weight parameters, one per output channel.
         weight_params: Vec<QParams>,
+        /// Integer bias per output channel, at the accumulator's scale.
         bias: Vec<i64>,
+        /// Accumulator to output per output channel.
         requant: Vec<Requant>,
+        /// LeakyRelu: the requantization of negative accumulators per output channel.
         requant_neg: Option<Vec<Requant>>,
+        /// Lower bound of the fused activation, in output codes.
         act_min: i32,
+        /// Upper bound of the fused activation, in output codes.
         act_max: i32,
     },
     /// Add / Sub of two tensors (broadcast), either possibly constant (see `QuantModel::consts`).
-    Add { rq: AddRequant },
+    Add {
+        /// Both inputs to the output.
+        rq: AddRequant,
+    },
     /// Mul (and Div by a constant, folded into the constant): `y = sat(requant.apply(a*b))`.
-    Mul { requant: Requant },
+    Mul {
+        /// The product of the codes to the output.
+        requant: Requant,
+    },
     /// Any unary elementwise op: `y = table[q - qmin(in)]`.
-    Lut { table: Vec<i32> },
+    Lut {
+        /// Output code per input code, from `qmin` to `qmax`.
+        table: Vec<i32>,
+    },
     /// `y = q >= 0 ? pos(q) : neg[c](q)` per channel c (axis 1).
-    PRelu { pos: Requant, neg: Vec<Requant> },
+    PRelu {
+        /// Non-negative inputs to the output.
+        pos: Requant,
+        /// Negative inputs to the output (slope included), per channel.
+        neg: Vec<Requant>,
+    },
     /// Max pooling, Relu/Clip on the same scale, layout ops: the integers pass through
     /// (pad cells take `pad_value`).
-    PassThrough { pad_value: i32 },
+    PassThrough {
+        /// Code of the cells Pad adds.
+        pad_value: i32,
+    },
     /// Average pooling: `y = sat(requant[count].apply(Σ window))`, indexed by the number of cells
     /// the divisor counts.
-    AvgPool { requant: Vec<Requant> },
+    AvgPool {
+        /// Indexed by the divisor (0 to the kernel's cell count).
+        requant: Vec<Requant>,
+    },
     /// Global average pooling: `y = sat(requant.apply(Σ plane))`.
-    GlobalAvg { requant: Requant },
+    GlobalAvg {
+        /// The plane's sum to the output (the mean's divisor included).
+        requant: Requant,
+    },
     /// Concat: input i is rescaled with `requant[i]` (None: same parameters, copied).
-    Concat { requant: Vec<Option<Requant>> },
+    Concat {
+        /// Per input: its rescaling to the output (`None`: copied).
+        requant: Vec<Option<Requant>>,
+    },
     /// Resize: per-axis plans; `y = sat(requant.apply(Σ wy·wx·q))` (nearest: one weight 1<<FRAC).
     Resize {
+        /// The plan along H.
         rows: AxisPlan,
+        /// The plan along W.
         cols: AxisPlan,
+        /// The weighted sum to the output (the weights' `2^(2 * RESIZE_FRAC_BITS)` included).
         requant: Requant,
     },
     /// MatMul of two tensors: `y = sat(requant.apply(Σ a·b))`.
-    MatMul { requant: Requant },
+    MatMul {
+        /// The product's sum to the output.
+        requant: Requant,
+    },
     /// Runs in float on the CPU: dequantize inputs, float op, quantize the output.
     Cpu,
 }
@@ -321,19 +377,25 @@ pub enum QKernel {
 /// Where a node runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Placement {
+    /// On the NPU, in fixed point.
     Npu,
+    /// On the host CPU, in float between a dequantize and a quantize.
     Cpu,
 }
 
+/// The quantized form of one graph node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QNode {
+    /// Where the node runs.
     pub placement: Placement,
+    /// Its integer kernel ([`QKernel::Cpu`] for a CPU node).
     pub kernel: QKernel,
 }
 
 /// A quantized constant input (elementwise operands such as Add's bias tensor or PRelu slopes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QConst {
+    /// The constant's fixed-point parameters.
     pub params: QParams,
     /// The codes (serialized packed, as the Mac weights).
     #[serde(with = "packed_codes")]
@@ -399,6 +461,7 @@ pub const SCHEMA_VERSION: u32 = 3;
 pub struct QuantModel {
     /// The optimized float graph (structure, shapes, names, origins; float weights for CPU nodes).
     pub graph: Graph,
+    /// The platform the model was quantized for (520, 720, ...).
     pub platform: u32,
     /// Fixed-point parameters of every non-constant tensor, indexed by `ValueId`.
     pub tensors: Vec<Option<QParams>>,
@@ -409,6 +472,7 @@ pub struct QuantModel {
 }
 
 impl QuantModel {
+    /// The fixed-point parameters of value `v` (`None` for constants and unknown ids).
     pub fn params(&self, v: ValueId) -> Option<QParams> {
         self.tensors.get(v.0).copied().flatten()
     }
@@ -517,6 +581,8 @@ impl QuantModel {
 /// An integer tensor as the simulators hold it (int4/8/16 codes widened to i32), row-major.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QTensor {
+    /// Shape.
     pub shape: Vec<usize>,
+    /// Codes, row-major.
     pub data: Vec<i32>,
 }

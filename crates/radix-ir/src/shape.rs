@@ -31,34 +31,11 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
-/// Output length of a convolution / pooling window along one axis.
-pub fn window_out(
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    pad_lo: usize,
-    pad_hi: usize,
-    dilation: usize,
-    ceil: bool,
-) -> Option<usize> {
-    let eff = dilation * (kernel - 1) + 1;
-    let padded = input + pad_lo + pad_hi;
-    if padded < eff || stride == 0 {
-        return None;
-    }
-    let span = padded - eff;
-    let mut out = if ceil {
-        span.div_ceil(stride) + 1
-    } else {
-        span / stride + 1
-    };
-    // ONNX: with ceil_mode the last window must start inside the input or left padding.
-    if ceil && (out - 1) * stride >= input + pad_lo {
-        out -= 1;
-    }
-    Some(out)
-}
+/// Output length of a convolution / pooling window along one axis (defined in
+/// [`semantics::pool::output_len`](crate::semantics::pool::output_len)).
+pub use crate::semantics::pool::output_len as window_out;
 
+/// Output shape of a 2-D Conv: input `x` (NCHW), weight `w` (`[Cout, Cin/group, kh, kw]`).
 pub fn conv_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec<usize>, String> {
     if x.len() != 4 || w.len() != 4 {
         return Err(format!(
@@ -108,6 +85,9 @@ pub fn conv_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec<usize>, S
     }
 }
 
+/// Output shape of a 2-D ConvTranspose: input `x` (NCHW), weight `w`
+/// (`[Cin, Cout/group, kh, kw]`); per spatial axis
+/// `stride * (in - 1) + output_padding + dilation * (k - 1) + 1 - pad_begin - pad_end`.
 pub fn conv_transpose_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec<usize>, String> {
     if x.len() != 4 || w.len() != 4 {
         return Err("only 2-D ConvTranspose (NCHW) is supported".into());
@@ -133,12 +113,17 @@ pub fn conv_transpose_out(x: &[usize], w: &[usize], a: &ConvAttrs) -> Result<Vec
     Ok(out)
 }
 
+/// Output shape of a 2-D MaxPool / AveragePool (NCHW), lengths from
+/// [`window_out`] with `ceil_mode`.
 pub fn pool_out(x: &[usize], a: &PoolAttrs) -> Result<Vec<usize>, String> {
     if x.len() != 4 {
         return Err(format!(
             "only 2-D pooling (NCHW) is supported, got rank {}",
             x.len()
         ));
+    }
+    if a.kernel.contains(&0) || a.strides.contains(&0) || a.dilations.contains(&0) {
+        return Err("kernel, strides and dilations must be positive".into());
     }
     let h = window_out(
         x[2],

@@ -9,9 +9,7 @@ use radix_ir::qmodel::{
     AddRequant, AxisPlan, Placement, QConst, QKernel, QNode, QParams, QuantModel, RESIZE_FRAC_BITS,
     Requant,
 };
-use radix_ir::{
-    Activation, Graph, Node, Op, ResizeAttrs, ResizeCoord, ResizeMode, ResizeNearest, ValueId,
-};
+use radix_ir::{Activation, Graph, Node, Op, ResizeAttrs, ResizeMode, ValueId};
 use radix_target::{Platform, Target};
 
 use crate::{Calibration, QuantError};
@@ -571,10 +569,11 @@ fn quantize_weights(
     out
 }
 
-/// Source indices and integer weights for one spatial axis of a Resize (ONNX semantics).
+/// Source indices and integer weights for one spatial axis of a Resize (ONNX semantics): the
+/// taps of `radix_ir::semantics::resize` computed in f64, the second tap's weight rounded to
+/// `RESIZE_FRAC_BITS` fractional bits.
 pub fn axis_plan(a: &ResizeAttrs, axis: usize, in_len: usize) -> AxisPlan {
     let out_len = a.out_hw[axis];
-    let scale = a.scales[axis] as f64;
     let one = 1i32 << RESIZE_FRAC_BITS;
     let mut plan = AxisPlan {
         i0: Vec::with_capacity(out_len),
@@ -582,59 +581,12 @@ pub fn axis_plan(a: &ResizeAttrs, axis: usize, in_len: usize) -> AxisPlan {
         w0: Vec::with_capacity(out_len),
         w1: Vec::with_capacity(out_len),
     };
-    let last = in_len.saturating_sub(1) as f64;
-    for o in 0..out_len {
-        let of = o as f64;
-        let x = match a.coord {
-            ResizeCoord::HalfPixel => (of + 0.5) / scale - 0.5,
-            ResizeCoord::PytorchHalfPixel => {
-                if out_len > 1 {
-                    (of + 0.5) / scale - 0.5
-                } else {
-                    0.0
-                }
-            }
-            ResizeCoord::AlignCorners => {
-                if out_len > 1 {
-                    of * last / (out_len - 1) as f64
-                } else {
-                    0.0
-                }
-            }
-            ResizeCoord::Asymmetric => of / scale,
-            ResizeCoord::TfHalfPixelForNearest => (of + 0.5) / scale,
-        };
-        match a.mode {
-            ResizeMode::Nearest => {
-                let i = match a.nearest {
-                    ResizeNearest::RoundPreferFloor => {
-                        if x.fract() == 0.5 {
-                            x.floor()
-                        } else {
-                            x.round()
-                        }
-                    }
-                    ResizeNearest::RoundPreferCeil => x.round(),
-                    ResizeNearest::Floor => x.floor(),
-                    ResizeNearest::Ceil => x.ceil(),
-                };
-                let i = i.clamp(0.0, last) as u32;
-                plan.i0.push(i);
-                plan.i1.push(i);
-                plan.w0.push(one);
-                plan.w1.push(0);
-            }
-            ResizeMode::Linear => {
-                let x = x.clamp(0.0, last);
-                let i0 = x.floor();
-                let i1 = (i0 + 1.0).min(last);
-                let w1 = ((x - i0) * one as f64).round() as i32;
-                plan.i0.push(i0 as u32);
-                plan.i1.push(i1 as u32);
-                plan.w0.push(one - w1);
-                plan.w1.push(w1);
-            }
-        }
+    for t in a.axis_taps::<f64>(axis, in_len, out_len) {
+        let w1 = (t.frac * one as f64).round() as i32;
+        plan.i0.push(t.i0 as u32);
+        plan.i1.push(t.i1 as u32);
+        plan.w0.push(one - w1);
+        plan.w1.push(w1);
     }
     plan
 }

@@ -1,55 +1,12 @@
 //! MaxPool and AveragePool (NCHW, f32), ONNX semantics.
 //!
-//! Output size follows `ceil_mode` (see `radix_ir::shape::window_out`). Max windows are clipped to
-//! the input. The average divisor is the number of window taps inside the input
-//! (`count_include_pad = 0`) or inside the padded input (`count_include_pad = 1`; taps that a
-//! `ceil_mode` window puts beyond the bottom/right padding never count), as onnxruntime does.
+//! Output size, windows and the average divisor are `radix_ir::semantics::pool` (output length
+//! with `ceil_mode`, taps inside the input, taps inside the padded input for
+//! `count_include_pad`), as onnxruntime does. Max windows are clipped to the input.
 
 use radix_ir::PoolAttrs;
+use radix_ir::semantics::pool::{AxisWindow, divisor};
 use rayon::prelude::*;
-
-/// The taps of one output position along one axis: input indices `first + k * dil` for
-/// `k < valid`, and `incl` taps inside the padded input.
-#[derive(Clone, Copy, Debug)]
-struct Window {
-    first: usize,
-    valid: usize,
-    incl: usize,
-}
-
-fn windows(
-    input: usize,
-    output: usize,
-    kernel: usize,
-    stride: usize,
-    pad_lo: usize,
-    pad_hi: usize,
-    dil: usize,
-) -> Vec<Window> {
-    let dil = dil.max(1) as isize;
-    (0..output)
-        .map(|o| {
-            let start = (o * stride) as isize - pad_lo as isize;
-            let mut first = None;
-            let (mut valid, mut incl) = (0, 0);
-            for k in 0..kernel as isize {
-                let p = start + k * dil;
-                if p < input as isize + pad_hi as isize {
-                    incl += 1;
-                }
-                if p >= 0 && p < input as isize {
-                    first.get_or_insert(p as usize);
-                    valid += 1;
-                }
-            }
-            Window {
-                first: first.unwrap_or(0),
-                valid,
-                incl,
-            }
-        })
-        .collect()
-}
 
 #[derive(Debug)]
 pub(crate) struct PoolPlan {
@@ -59,30 +16,14 @@ pub(crate) struct PoolPlan {
     hw: [usize; 2],
     ohw: [usize; 2],
     dil: [usize; 2],
-    wh: Vec<Window>,
-    ww: Vec<Window>,
+    wh: Vec<AxisWindow>,
+    ww: Vec<AxisWindow>,
 }
 
 impl PoolPlan {
     pub fn new(a: &PoolAttrs, max: bool, x: &[usize], y: &[usize]) -> Self {
-        let wh = windows(
-            x[2],
-            y[2],
-            a.kernel[0],
-            a.strides[0],
-            a.pads[0],
-            a.pads[2],
-            a.dilations[0],
-        );
-        let ww = windows(
-            x[3],
-            y[3],
-            a.kernel[1],
-            a.strides[1],
-            a.pads[1],
-            a.pads[3],
-            a.dilations[1],
-        );
+        let wh = a.axis_geom(0, x[2]).windows(y[2]);
+        let ww = a.axis_geom(1, x[3]).windows(y[3]);
         PoolPlan {
             max,
             count_include_pad: a.count_include_pad,
@@ -115,18 +56,14 @@ impl PoolPlan {
         let [dh, dw] = self.dil;
         for (orow, wy) in out.chunks_exact_mut(self.ohw[1]).zip(&self.wh) {
             for (o, wx) in orow.iter_mut().zip(&self.ww) {
-                let taps = (0..wy.valid).flat_map(|ky| {
+                let taps = (0..wy.inside).flat_map(|ky| {
                     let row = (wy.first + ky * dh) * w;
-                    (0..wx.valid).map(move |kx| src[row + wx.first + kx * dw])
+                    (0..wx.inside).map(move |kx| src[row + wx.first + kx * dw])
                 });
                 *o = if self.max {
                     taps.fold(f32::MIN, f32::max)
                 } else {
-                    let n = if self.count_include_pad {
-                        wy.incl * wx.incl
-                    } else {
-                        wy.valid * wx.valid
-                    };
+                    let n = divisor(self.count_include_pad, [wy, wx]);
                     let s: f32 = taps.sum();
                     if n == 0 { 0.0 } else { s / n as f32 }
                 };

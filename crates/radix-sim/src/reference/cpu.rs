@@ -7,7 +7,8 @@
 use ndarray::{ArrayD, IxDyn};
 use radix_ir::eval::eval_light;
 use radix_ir::op::{ConvAttrs, ResizeAttrs};
-use radix_ir::{Activation, Node, Op, ResizeCoord, ResizeMode, ResizeNearest};
+use radix_ir::semantics::resize::Taps;
+use radix_ir::{Activation, Node, Op};
 
 use super::index::{ConvGeom, MatMulGeom, PoolGeom, check_len, numel};
 use super::layout::{self, View};
@@ -271,60 +272,6 @@ fn matmul(a: View<f32>, b: View<f32>, out: &[usize]) -> Result<Vec<f32>, String>
     Ok(y)
 }
 
-/// Source coordinate of output index `o` along an axis (ONNX `coordinate_transformation_mode`,
-/// f32 arithmetic).
-fn source_coord(coord: ResizeCoord, o: usize, scale: f32, len_in: usize, len_out: usize) -> f32 {
-    let o = o as f32;
-    match coord {
-        ResizeCoord::HalfPixel => (o + 0.5) / scale - 0.5,
-        ResizeCoord::PytorchHalfPixel if len_out > 1 => (o + 0.5) / scale - 0.5,
-        ResizeCoord::PytorchHalfPixel => 0.0,
-        ResizeCoord::AlignCorners if len_out > 1 => {
-            o * (len_in as f32 - 1.0) / (len_out as f32 - 1.0)
-        }
-        ResizeCoord::AlignCorners => 0.0,
-        ResizeCoord::Asymmetric => o / scale,
-        ResizeCoord::TfHalfPixelForNearest => (o + 0.5) / scale,
-    }
-}
-
-/// Per output index along one axis: two source indices and the weight of the second.
-fn axis_taps(
-    a: &ResizeAttrs,
-    axis: usize,
-    len_in: usize,
-    len_out: usize,
-) -> Vec<(usize, usize, f32)> {
-    let last = len_in.saturating_sub(1);
-    (0..len_out)
-        .map(|o| {
-            let c = source_coord(a.coord, o, a.scales[axis], len_in, len_out);
-            match a.mode {
-                ResizeMode::Nearest => {
-                    let half = c - c.floor() == 0.5;
-                    let r = match a.nearest {
-                        ResizeNearest::RoundPreferFloor if half => c.floor(),
-                        ResizeNearest::RoundPreferCeil if half => c.ceil(),
-                        ResizeNearest::RoundPreferFloor | ResizeNearest::RoundPreferCeil => {
-                            c.round()
-                        }
-                        ResizeNearest::Floor => c.floor(),
-                        ResizeNearest::Ceil => c.ceil(),
-                    };
-                    let i = (r.max(0.0) as usize).min(last);
-                    (i, i, 0.0)
-                }
-                ResizeMode::Linear => {
-                    let c = c.clamp(0.0, last as f32);
-                    let i0 = (c as usize).min(last);
-                    let i1 = (i0 + 1).min(last);
-                    (i0, i1, if i1 == i0 { 0.0 } else { c - i0 as f32 })
-                }
-            }
-        })
-        .collect()
-}
-
 /// Resize (nearest / bilinear) over H and W of NCHW; bilinear interpolates along W, then H.
 fn resize(a: &ResizeAttrs, x: View<f32>, out: &[usize]) -> Result<Vec<f32>, String> {
     let (&[n, c, h, w], &[n2, c2, oh, ow]) = (x.shape, out) else {
@@ -340,13 +287,24 @@ fn resize(a: &ResizeAttrs, x: View<f32>, out: &[usize]) -> Result<Vec<f32>, Stri
         ));
     }
     check_len("input", x.shape, x.data.len())?;
-    let rows = axis_taps(a, 0, h, oh);
-    let cols = axis_taps(a, 1, w, ow);
+    // Coordinates and taps: radix_ir::semantics::resize, in f32.
+    let rows = a.axis_taps::<f32>(0, h, oh);
+    let cols = a.axis_taps::<f32>(1, w, ow);
     let mut y = Vec::with_capacity(numel(out));
     for plane in 0..n * c {
         let at = |iy: usize, ix: usize| x.data[(plane * h + iy) * w + ix];
-        for &(y0, y1, fy) in &rows {
-            for &(x0, x1, fx) in &cols {
+        for &Taps {
+            i0: y0,
+            i1: y1,
+            frac: fy,
+        } in &rows
+        {
+            for &Taps {
+                i0: x0,
+                i1: x1,
+                frac: fx,
+            } in &cols
+            {
                 let top = (1.0 - fx) * at(y0, x0) + fx * at(y0, x1);
                 let bottom = (1.0 - fx) * at(y1, x0) + fx * at(y1, x1);
                 y.push((1.0 - fy) * top + fy * bottom);

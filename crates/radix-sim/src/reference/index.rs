@@ -4,6 +4,7 @@
 //! lives in `int.rs` (integers) and `cpu.rs` (floats).
 
 use radix_ir::op::{ConvAttrs, PoolAttrs};
+use radix_ir::semantics::pool::divisor;
 use radix_ir::shape;
 
 /// Number of elements of a shape.
@@ -310,35 +311,17 @@ impl PoolGeom {
         let oy = (flat / ow) % oh;
         let plane = flat / (ow * oh); // b * C + ch
         let a = &self.a;
-        let (pt, pl, pb, pr) = (
-            a.pads[0] as i64,
-            a.pads[1] as i64,
-            a.pads[2] as i64,
-            a.pads[3] as i64,
-        );
-        let mut divisor = 0;
-        for ky in 0..a.kernel[0] {
-            let iy = (oy * a.strides[0] + ky * a.dilations[0]) as i64 - pt;
-            let row_in = iy >= 0 && iy < h as i64;
-            let row_padded = iy >= -pt && iy < h as i64 + pb;
-            for kx in 0..a.kernel[1] {
-                let ix = (ox * a.strides[1] + kx * a.dilations[1]) as i64 - pl;
-                let col_in = ix >= 0 && ix < w as i64;
-                let col_padded = ix >= -pl && ix < w as i64 + pr;
-                if row_in && col_in {
-                    cells.push((plane * h + iy as usize) * w + ix as usize);
-                }
-                let counted = if a.count_include_pad {
-                    row_padded && col_padded
-                } else {
-                    row_in && col_in
-                };
-                if counted {
-                    divisor += 1;
-                }
+        // The windows along H and W (radix_ir::semantics::pool).
+        let wy = a.axis_geom(0, h).window(oy);
+        let wx = a.axis_geom(1, w).window(ox);
+        for ky in 0..wy.inside {
+            let iy = wy.first + ky * a.dilations[0];
+            for kx in 0..wx.inside {
+                let ix = wx.first + kx * a.dilations[1];
+                cells.push((plane * h + iy) * w + ix);
             }
         }
-        divisor
+        divisor(a.count_include_pad, [&wy, &wx])
     }
 }
 
