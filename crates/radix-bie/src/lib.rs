@@ -73,6 +73,8 @@
 //! # Ok::<(), radix_bie::BieError>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod error;
 mod file;
 mod format;

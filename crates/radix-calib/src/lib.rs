@@ -79,6 +79,8 @@
 //!
 //! [`sqnr_db`] is the SNR measure shared by the other crates.
 
+#![deny(missing_docs)]
+
 mod channel;
 mod error;
 mod method;

@@ -16,18 +16,22 @@ use crate::progress::{Progress, Silent};
 /// Calibration data: for each model input name, a list of arrays (ONNX layout, e.g. NCHW).
 #[derive(Clone, Debug, Default)]
 pub struct InputMapping {
+    /// `(input name, arrays)` pairs, in insertion order; names are unique through [`insert`](Self::insert).
     pub inputs: Vec<(String, Vec<ArrayD<f32>>)>,
 }
 
 impl InputMapping {
+    /// An empty mapping.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Sets the arrays of input `name`, replacing any earlier entry of that name.
     pub fn insert(&mut self, name: impl Into<String>, arrays: Vec<ArrayD<f32>>) {
         let name = name.into();
         self.inputs.retain(|(n, _)| *n != name);
         self.inputs.push((name, arrays));
     }
+    /// The arrays of input `name`, if any.
     pub fn get(&self, name: &str) -> Option<&[ArrayD<f32>]> {
         self.inputs
             .iter()
@@ -39,7 +43,9 @@ impl InputMapping {
 /// Per-value statistics gathered over the calibration inputs, indexed by `ValueId`.
 #[derive(Clone, Debug)]
 pub struct Calibration {
+    /// Statistics of value `id` at index `id.0`; `None` for values never observed (constants).
     pub stats: Vec<Option<TensorStats>>,
+    /// Number of calibration input items observed.
     pub num_inputs: usize,
 }
 

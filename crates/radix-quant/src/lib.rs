@@ -9,6 +9,8 @@
 //!   per configuration), which every caller uses.
 //! * [`adjust_bias`]: bias adjust (`optimize` 1-4), per-channel bias from float vs fixed means.
 
+#![deny(missing_docs)]
+
 pub mod bias_adjust;
 pub mod calibrate;
 pub mod pipeline;
@@ -24,55 +26,114 @@ pub use pipeline::Calibrated;
 pub use progress::{Progress, Silent};
 pub use quantize::{QuantConfig, Quantized, RangeChoice, quantize, quantize_on};
 
+/// Errors of calibration, quantization and bias adjust. Input errors name the model input and
+/// the array index; the others name the tensor or the node.
 #[derive(Debug, thiserror::Error)]
 pub enum QuantError {
+    /// The input mapping has no entry for a model input (the original toolchain's message).
     #[error("Cannot find the corresponding input image folder of model input `{input}`")]
-    MissingInput { input: String },
+    MissingInput {
+        /// Name of the model input.
+        input: String,
+    },
+    /// A model input's list of calibration arrays is empty.
     #[error("model input `{input}` has an empty list of calibration arrays")]
-    EmptyInput { input: String },
+    EmptyInput {
+        /// Name of the model input.
+        input: String,
+    },
+    /// The input mapping has an entry whose name is not a model input.
     #[error(
         "the input mapping names `{input}`, which is not a model input (model inputs: {known})"
     )]
-    UnknownInput { input: String, known: String },
+    UnknownInput {
+        /// The name in the mapping.
+        input: String,
+        /// The model's input names, comma-separated.
+        known: String,
+    },
+    /// Model inputs have different numbers of calibration arrays.
     #[error(
         "model input `{input}` has {got} arrays but `{first}` has {expected}; every input needs the same number"
     )]
     InputCountMismatch {
+        /// The input whose count differs.
         input: String,
+        /// Its number of arrays.
         got: usize,
+        /// The first model input, whose count is the reference.
         first: String,
+        /// Number of arrays of `first`.
         expected: usize,
     },
+    /// A calibration array's shape is neither the model input's shape nor that shape without
+    /// its leading batch axis of 1.
     #[error(
         "model input `{input}`, array {index}: shape {got:?} does not match the model's {expected:?}"
     )]
     InputShape {
+        /// Name of the model input.
         input: String,
+        /// Index of the array in the input's list.
         index: usize,
+        /// The model input's shape.
         expected: Vec<usize>,
+        /// The array's shape.
         got: Vec<usize>,
     },
+    /// A calibration array holds a NaN or an infinity.
     #[error(
         "model input `{input}`, array {index}: value {value} at flat position {position} is not finite"
     )]
     NonFiniteInput {
+        /// Name of the model input.
         input: String,
+        /// Index of the array in the input's list.
         index: usize,
+        /// Flat (row-major) index of the first non-finite value.
         position: usize,
+        /// That value.
         value: f32,
     },
+    /// The float model produced a NaN or an infinity in an intermediate tensor.
     #[error("tensor `{tensor}` became non-finite during calibration: {msg}")]
-    NonFiniteActivation { tensor: String, msg: String },
+    NonFiniteActivation {
+        /// Name of the tensor.
+        tensor: String,
+        /// The statistics' error message.
+        msg: String,
+    },
+    /// The quantizer needs the range of a tensor the calibration never saw (the graph and the
+    /// [`Calibration`] do not belong together).
     #[error("tensor `{tensor}` has no calibration statistics")]
-    NoStatistics { tensor: String },
+    NoStatistics {
+        /// Name of the tensor.
+        tensor: String,
+    },
+    /// The range method refused the tensor's statistics or its parameters.
     #[error("range of tensor `{tensor}`: {msg}")]
-    Range { tensor: String, msg: String },
+    Range {
+        /// Name of the tensor.
+        tensor: String,
+        /// The range method's error message.
+        msg: String,
+    },
+    /// A node the quantizer has no integer form for (a non-constant weight or PRelu slope,
+    /// a bias or slope of the wrong length, an op without an integer kernel).
     #[error("node `{node}`: {what} is not supported by the quantizer")]
-    Unsupported { node: String, what: String },
+    Unsupported {
+        /// Node name.
+        node: String,
+        /// What is not supported.
+        what: String,
+    },
+    /// The target refused the graph (e.g. an op nothing runs: `undefined CPU op`).
     #[error(transparent)]
     Target(#[from] radix_target::TargetError),
+    /// An engine failed (the float engine during calibration, the engines of bias adjust).
     #[error(transparent)]
     Sim(#[from] radix_sim::SimError),
+    /// A broken invariant inside Radix, never the user's input.
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -4,6 +4,7 @@
 /// Receives `done` of `total` steps of the work named `stage` ("calibrating", "bias adjust",
 /// "verifying"). Called from worker threads; `done` may arrive out of order.
 pub trait Progress: Sync {
+    /// `done` of `total` steps of `stage` are finished.
     fn update(&self, stage: &str, done: usize, total: usize);
 }
 

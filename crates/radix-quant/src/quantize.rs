@@ -17,12 +17,19 @@ use crate::{Calibration, QuantError};
 /// How activation ranges are chosen.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RangeChoice {
+    /// Keep this fraction of `|x|` per tensor ([`radix_calib::Percentage`]).
     Percentage {
+        /// Fraction kept for tensors of 8 bits or fewer, in `[0, 1]` (1.0 is min/max).
         percentage: f64,
+        /// Fraction kept for 16-bit tensors, in `[0, 1]`.
         percentage_16b: f64,
     },
+    /// Minimum expected quantization error ([`radix_calib::Mmse`]; power-of-two steps on
+    /// targets without a scale).
     Mmse {
+        /// Top fraction of the `|x|` distribution searched for the threshold.
         percentile: f64,
+        /// Factor the chosen threshold is widened by.
         outlier_factor: f64,
     },
 }
@@ -30,25 +37,32 @@ pub enum RangeChoice {
 /// Everything the quantizer needs to know besides the graph and its statistics.
 #[derive(Clone, Debug)]
 pub struct QuantConfig {
+    /// The platform the model is recorded for (and, in [`quantize`], quantized for).
     pub platform: Platform,
+    /// Bits of intermediate NPU tensors (8 or 16).
     pub datapath_bits: u8,
+    /// Bits of weights (4, 8 or 16).
     pub weight_bits: u8,
+    /// Bits of the model inputs.
     pub model_in_bits: u8,
+    /// Bits of the model outputs.
     pub model_out_bits: u8,
+    /// Bits of the outputs of CPU nodes (float between a de-quantize and a quantize).
     pub cpu_node_bits: u8,
+    /// How activation ranges are chosen.
     pub range: RangeChoice,
     /// Outputs whose final sigmoid was removed: ranges chosen for accuracy after a sigmoid.
     pub post_sigmoid: bool,
 }
 
 impl QuantConfig {
-    /// 8 bits everywhere, percentile ranges (0.999, 0.999999 for 16-bit tensors).
+    /// 8 bits everywhere, percentage ranges (0.999, 0.999999 for 16-bit tensors).
     pub fn int8(platform: Platform) -> Self {
         Self::uniform(platform, 8)
     }
 
     /// `bits` (8 or 16) for the datapath, the weights, the model's input and output and CPU
-    /// nodes; percentile ranges.
+    /// nodes; percentage ranges as in [`QuantConfig::int8`].
     pub fn uniform(platform: Platform, bits: u8) -> Self {
         QuantConfig {
             platform,
@@ -93,7 +107,9 @@ fn is_passthrough(op: &Op) -> bool {
         || matches!(op, Op::Resize(a) if a.mode == ResizeMode::Nearest)
 }
 
+/// The result of [`quantize`]: the model and what the caller should be told about it.
 pub struct Quantized {
+    /// The fixed-point model.
     pub model: QuantModel,
     /// Nodes the target would run on the NPU but Radix simulates on the CPU side.
     pub warnings: Vec<String>,

@@ -8,6 +8,8 @@
 //! Unknown figures are `None`: `null` in the JSON and an empty cell (or a dash) in the HTML. The
 //! report never estimates a missing number.
 
+#![deny(missing_docs)]
+
 mod html;
 mod model;
 pub mod sample;
@@ -31,7 +33,9 @@ pub const JSON_FILE_NAME: &str = "model_fx_report.json";
 /// Where [`write_report`] put the two files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportPaths {
+    /// `dir/model_fx_report.html`.
     pub html: PathBuf,
+    /// `dir/model_fx_report.json`.
     pub json: PathBuf,
 }
 
@@ -41,12 +45,16 @@ pub enum ReportError {
     /// A file-system operation failed on `path`.
     #[error("cannot {action} {path}: {source}")]
     Io {
+        /// What was being done, e.g. "create directory" or "write".
         action: &'static str,
+        /// The file or directory it was done to.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
-    /// The report could not be serialised to JSON.
+    /// The report could not be serialised to JSON, or [`from_json`] was given text that is not
+    /// a report.
     #[error("cannot serialise the report to JSON: {0}")]
     Json(#[from] serde_json::Error),
 }

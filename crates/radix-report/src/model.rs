@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// rendered from one of these.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// Model-level figures.
     pub summary: Summary,
     /// One row per node after fusion, in topological order.
     pub nodes: Vec<NodeRow>,
@@ -26,18 +27,26 @@ pub struct Report {
 /// Model-level figures: what was run, how, and how well it went.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Name of the model.
     pub model_name: String,
     /// Kneron platform number: 520, 530, 630, 720 or 730.
     pub platform: u32,
+    /// Version of the Radix toolchain that wrote the report.
     pub toolchain_version: String,
-    /// Analysis mode 0..=3 (0: evaluator only, 1: quantize, 2: + bit-true and output SNR on one
-    /// input, 3: + per-layer SNR on every input).
+    /// Analysis mode 0..=3 (0: evaluator only; 1: quantize, output SNR on the first input;
+    /// 2: + bit-true check on that input; 3: both on every input, with per-layer SNR).
     pub mode: u8,
+    /// Bitwidth of the model inputs, e.g. "int8".
     pub input_bitwidth: String,
+    /// Bitwidth of the model outputs, e.g. "int8".
     pub output_bitwidth: String,
+    /// Bitwidth of the NPU datapath (intermediate tensors), e.g. "int8".
     pub datapath_bitwidth: String,
+    /// Bitwidth of the weights, e.g. "int8" or "int4".
     pub weight_bitwidth: String,
+    /// Bitwidth of CPU-node outputs, e.g. "int8".
     pub cpu_node_bitwidth: String,
+    /// The `datapath_range_method`: "percentage" or "mmse".
     pub range_method: String,
     /// `optimize` level 0..=4 (1-4: bias adjust, see radix-quant's bias_adjust).
     #[serde(default)]
@@ -45,7 +54,9 @@ pub struct Summary {
     /// MAC nodes whose bias was adjusted (optimize >= 1).
     #[serde(default)]
     pub bias_adjusted_nodes: Option<usize>,
+    /// Number of calibration inputs (0 in mode 0).
     pub num_calibration_inputs: usize,
+    /// Number of inputs the fixed-point result was verified on (SNR, bit-true check).
     pub num_verified_inputs: usize,
     /// Output SNR of fixed point vs float in dB, the minimum over the outputs.
     #[serde(with = "float_serde::opt_f64")]
@@ -53,18 +64,24 @@ pub struct Summary {
     /// Output SNR per model output (output name, dB).
     #[serde(with = "float_serde::named_f64")]
     pub output_snr_db: Vec<(String, f64)>,
-    /// Bit-true match of the simulator against the hardware model; `None` when not verified.
+    /// Bit-true match of the fast fixed-point engine against the reference engine on every
+    /// tensor of the verified inputs; `None` when not checked (modes 0 and 1).
     pub btm: Option<bool>,
+    /// One line about the bit-true check: how many inputs agreed, or the first mismatch.
     pub btm_detail: Option<String>,
+    /// Estimated NPU-only frames per second (the evaluator; CPU nodes excluded).
     #[serde(with = "float_serde::opt_f64")]
     pub fps: Option<f64>,
-    /// Inference time per image (ms).
+    /// Estimated NPU inference time per image (ms).
     #[serde(with = "float_serde::opt_f64")]
     pub itc_ms: Option<f64>,
+    /// Average DDR feature-map read (RDMA) bandwidth over the inference, GB/s.
     #[serde(with = "float_serde::opt_f64")]
     pub rdma_gbps: Option<f64>,
+    /// Average DDR write (WDMA) bandwidth over the inference, GB/s.
     #[serde(with = "float_serde::opt_f64")]
     pub wdma_gbps: Option<f64>,
+    /// Average weight-load (GETW) bandwidth over the inference, GB/s.
     #[serde(with = "float_serde::opt_f64")]
     pub getw_gbps: Option<f64>,
     /// DDR read per inference without weights (MB).
@@ -73,11 +90,16 @@ pub struct Summary {
     /// DDR write per inference (MB).
     #[serde(with = "float_serde::opt_f64")]
     pub wv_mb: Option<f64>,
+    /// Names of the nodes that run on the CPU.
     pub cpu_nodes: Vec<String>,
+    /// File name of the sealed BIE in the output directory; `None` when none was written.
     pub bie_file: Option<String>,
+    /// Path of the float ONNX model analysed.
     pub onnx_file: String,
+    /// Wall-clock time of the analysis, seconds.
     #[serde(with = "float_serde::plain_f64")]
     pub elapsed_s: f64,
+    /// Warnings of the run (deprecated options, nodes simulated on the CPU, a created key...).
     pub warnings: Vec<String>,
     /// What a user must know about the result's quality: errors (a bit-true mismatch is a bug
     /// in Radix, never the user's fault) and quality warnings (low output SNR, an output whose
@@ -99,24 +121,32 @@ pub enum FindingLevel {
 /// One finding about a run's result, with the advice that goes with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
+    /// How serious it is.
     pub level: FindingLevel,
     /// A short machine-readable kind: `btm-mismatch`, `low-snr`, `mixed-range-output`.
     pub kind: String,
+    /// The finding and the advice, in plain text for a user.
     pub message: String,
 }
 
 /// One node after fusion.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeRow {
+    /// Node name after fusion.
     pub name: String,
     /// The ONNX nodes this node was made from.
     pub origin: Vec<String>,
     /// `NPU`, `FUSED` or `CPU`.
     pub node_type: String,
+    /// ONNX op type.
     pub op: String,
+    /// What executes the node, e.g. "npu-fixed" or "cpu-float".
     pub backend: Option<String>,
+    /// Bitwidths of the node's quantized inputs, in input order (empty when not quantized).
     pub bw_in: Vec<u32>,
+    /// Bitwidth of the node's output (0 when not quantized).
     pub bw_out: u32,
+    /// Weight bitwidth of MAC nodes (Conv, Gemm, ...); `None` for the others.
     pub bw_weight: Option<u32>,
     /// Layer SNR fixed vs float in dB; `+inf` when the layer is bit-exact.
     #[serde(with = "float_serde::opt_f64")]
@@ -124,26 +154,40 @@ pub struct NodeRow {
     /// (min, max) of the node's output range.
     #[serde(with = "float_serde::opt_range")]
     pub range: Option<(f32, f32)>,
+    /// Fixed-point radix (fraction bits) of the output (docs/FIXED_POINT.md).
     pub radix: Option<i32>,
+    /// Quantisation scale of the output (1.0 on power-of-two platforms).
     #[serde(with = "float_serde::opt_f32")]
     pub scale: Option<f32>,
+    /// Multiply-accumulates of one inference.
     pub macs: Option<u64>,
+    /// Estimated MAC-array cycles.
     pub mac_cycles: Option<u64>,
+    /// Estimated MAC time (ms).
     #[serde(with = "float_serde::opt_f64")]
     pub mac_runtime_ms: Option<f64>,
+    /// Feature-map bytes read from DDR.
     pub rdma_bytes: Option<u64>,
+    /// Feature-map bytes written to DDR.
     pub wdma_bytes: Option<u64>,
+    /// Estimated DDR read time (ms).
     #[serde(with = "float_serde::opt_f64")]
     pub rdma_runtime_ms: Option<f64>,
+    /// Estimated DDR write time (ms).
     #[serde(with = "float_serde::opt_f64")]
     pub wdma_runtime_ms: Option<f64>,
+    /// Weight and parameter bytes loaded from DDR.
     pub weight_bytes: Option<u64>,
+    /// Estimated elementwise / activation unit (CFUNC) time (ms).
     #[serde(with = "float_serde::opt_f64")]
     pub cfunc_runtime_ms: Option<f64>,
+    /// Estimated pooling / layout unit (PFUNC) time (ms).
     #[serde(with = "float_serde::opt_f64")]
     pub pfunc_runtime_ms: Option<f64>,
+    /// Sum of the unit times, no overlap (ms).
     #[serde(with = "float_serde::opt_f64")]
     pub runtime_ms: Option<f64>,
+    /// Time with compute and DMA overlapped: what the node adds to the inference (ms).
     #[serde(with = "float_serde::opt_f64")]
     pub sync_runtime_ms: Option<f64>,
     /// What limits the node in the estimate: "compute", "rdma", "wdma", "weights" or
@@ -155,9 +199,12 @@ pub struct NodeRow {
 /// Histogram of one tensor's calibration values.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RangeHistogram {
+    /// Name of the tensor (the facade writes `|name|` for a histogram of magnitudes).
     pub tensor: String,
+    /// Lower end of the histogram.
     #[serde(with = "float_serde::plain_f32")]
     pub min: f32,
+    /// Upper end of the histogram.
     #[serde(with = "float_serde::plain_f32")]
     pub max: f32,
     /// Lower clip threshold chosen by the range method.
@@ -168,6 +215,7 @@ pub struct RangeHistogram {
     pub clip_high: f32,
     /// Equal-width bins over `[min, max]`.
     pub bins: Vec<u64>,
+    /// Layer SNR of the tensor's node, fixed vs float in dB, when measured.
     #[serde(with = "float_serde::opt_f64")]
     pub snr_db: Option<f64>,
 }
@@ -175,10 +223,15 @@ pub struct RangeHistogram {
 /// Model-level figures from the IP evaluator.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvaluatorSummary {
+    /// The tiling strategy evaluated: "default" or "deep_search".
     pub compiler_tiling: String,
+    /// MACs of one inference, all nodes.
     pub total_macs: u64,
+    /// Number of nodes on the NPU.
     pub npu_nodes: usize,
+    /// Number of nodes on the CPU.
     pub cpu_nodes: usize,
+    /// Caveats shown with the figures (e.g. that they are estimates, not measurements).
     pub notes: Vec<String>,
 }
 

@@ -19,11 +19,13 @@ use crate::{Engine, FixedEngine, Observed, ReferenceEngine, SimError};
 pub struct TensorDiff {
     /// Index of the input item.
     pub item: usize,
+    /// The tensor's value id in the model's graph.
     pub value: ValueId,
     /// The tensor's name.
     pub name: String,
     /// Values that differ, of `total` (0 of 0 when only one engine produced the tensor).
     pub differing: usize,
+    /// Number of values compared (the tensor's element count).
     pub total: usize,
     /// The first differing position with the fast and the reference value.
     pub first: Option<(usize, i32, i32)>,

@@ -8,12 +8,19 @@ pub enum SimError {
     /// [`crate::engine::batch_items`]).
     #[error(transparent)]
     Input(#[from] crate::engine::InputError),
+    /// A node the engine cannot build or run (shapes that do not infer, an unsupported
+    /// attribute, a missing or non-contiguous input).
     #[error("node `{node}` ({op}): {msg}")]
     Node {
+        /// Node name.
         node: String,
+        /// ONNX op type of the node.
         op: String,
+        /// What is wrong.
         msg: String,
     },
+    /// The graph as a whole is malformed: it fails validation, a constant's data disagrees with
+    /// its declared shape, an output is never computed or cannot be joined over the batch.
     #[error("graph: {0}")]
     Graph(String),
     /// The reference engine refused the model or an input.

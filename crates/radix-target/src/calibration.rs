@@ -31,8 +31,11 @@ use crate::zoo;
 /// [`Platform::ALL`] order (KL520, KL530, KL630, KL720, KL730).
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Published {
+    /// Network name, as [`network`] knows it (e.g. "mobilenet_v2").
     pub network: &'static str,
+    /// Input height and width, pixels.
     pub size: usize,
+    /// Published NPU-only FPS per platform, in [`Platform::ALL`] order.
     pub fps: [f64; 5],
 }
 
@@ -84,19 +87,28 @@ pub fn network(p: &Published) -> Graph {
 /// The structural part of a fit: how operator classes map onto the array.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Structure {
+    /// Conv array shape ([`HwProfile::mac`]).
     pub mac: MacArray,
+    /// Pointwise mapping ([`HwProfile::mac_pointwise`]).
     pub mac_pointwise: MacArray,
+    /// How strides are paid ([`HwProfile::stride_waste_axes`]: 0, 1 or 2).
     pub stride_waste_axes: u8,
+    /// Where depthwise windows go ([`HwProfile::dw_window_on_ic`]).
     pub dw_window_on_ic: bool,
+    /// Weight buffer size, bytes ([`HwProfile::weight_buffer_bytes`]).
     pub weight_buffer_bytes: u64,
 }
 
 /// The fitted part of a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Fitted {
+    /// The structural choices.
     pub structure: Structure,
+    /// Sustained MAC efficiency ([`HwProfile::mac_efficiency`]).
     pub mac_efficiency: f64,
+    /// Per-node issue overhead, NPU cycles ([`HwProfile::node_overhead_cycles`]).
     pub node_overhead_cycles: f64,
+    /// CFUNC throughput, bytes per cycle ([`HwProfile::cfunc_bytes_per_cycle`]).
     pub cfunc_bytes_per_cycle: f64,
 }
 
@@ -135,9 +147,14 @@ impl Fitted {
 /// The grid searched for one platform.
 #[derive(Clone, Debug, Serialize)]
 pub struct FitSpace {
+    /// Structural candidates (array shape x pointwise mapping x stride rule x depthwise
+    /// mapping x weight buffer).
     pub structures: Vec<Structure>,
+    /// Sustained MAC efficiencies tried ([`efficiency_grid`]).
     pub efficiencies: Vec<f64>,
+    /// Per-node issue overheads tried, NPU cycles ([`OVERHEAD_GRID`]).
     pub overheads: Vec<f64>,
+    /// CFUNC throughputs tried, bytes per cycle ([`CFUNC_GRID`]).
     pub cfunc_rates: Vec<f64>,
 }
 
@@ -294,7 +311,9 @@ fn latency_grid(profile: &PlatformProfile, graph: &Graph, space: &FitSpace) -> V
 /// Predicted latency of every network at every grid point of one platform.
 #[derive(Clone, Debug)]
 pub struct Calibration {
+    /// The platform whose profile is fitted.
     pub platform: Platform,
+    /// The grid evaluated.
     pub space: FitSpace,
     /// `latency[n][k]`: network `n` of [`PUBLISHED`] at grid point `k`, ms.
     latency: Vec<Vec<f64>>,
@@ -304,21 +323,27 @@ pub struct Calibration {
 /// every [`PUBLISHED`] network under them.
 #[derive(Clone, Debug, Serialize)]
 pub struct Fit {
+    /// The platform fitted.
     pub platform: Platform,
+    /// The chosen grid point.
     pub fitted: Fitted,
     /// Networks (indices into [`PUBLISHED`]) the fit saw.
     pub fitted_on: Vec<usize>,
+    /// Estimated NPU-only FPS of every [`PUBLISHED`] network under `fitted`, in that order.
     pub fps: Vec<f64>,
+    /// Signed relative error `fps / published - 1` of every [`PUBLISHED`] network.
     pub error: Vec<f64>,
 }
 
 impl Calibration {
-    /// Evaluates the grid of `p` on every published network.
+    /// Evaluates the grid of `p` on every published network. `graphs` must be the
+    /// [`PUBLISHED`] networks in that order, as [`networks`] returns them.
     pub fn new(p: Platform, graphs: &[Graph]) -> Calibration {
         Calibration::with_space(p, graphs, FitSpace::for_platform(p))
     }
 
-    /// Evaluates any grid of `p` on every published network.
+    /// Evaluates any grid of `p` on every published network (`graphs` as for
+    /// [`Calibration::new`]).
     pub fn with_space(p: Platform, graphs: &[Graph], space: FitSpace) -> Calibration {
         let base = PlatformProfile::get(p);
         let latency = graphs

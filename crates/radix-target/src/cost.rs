@@ -21,8 +21,11 @@ use crate::hw::{FmLayout, HwProfile};
 /// Bitwidths of one node: datapath in / out and weights. Default: 8 / 8 / 8.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NodeBits {
+    /// Bits of the node's input feature maps (8 or 16).
     pub in_bits: u8,
+    /// Bits of the node's output feature maps (8 or 16).
     pub out_bits: u8,
+    /// Bits of the node's weights (4, 8 or 16).
     pub weight_bits: u8,
 }
 
@@ -37,11 +40,13 @@ impl Default for NodeBits {
 }
 
 impl NodeBits {
+    /// 8 bits everywhere (the default).
     pub const INT8: NodeBits = NodeBits {
         in_bits: 8,
         out_bits: 8,
         weight_bits: 8,
     };
+    /// 16 bits everywhere.
     pub const INT16: NodeBits = NodeBits {
         in_bits: 16,
         out_bits: 16,
@@ -145,12 +150,15 @@ pub struct NodeWork {
     pub out_bytes: Vec<(ValueId, u64)>,
     /// Weight and parameter bytes (constants the node reads).
     pub weight_bytes: u64,
-    /// Output rows (H of the first output) and the vertical window of the node: to make
-    /// `r` output rows it reads `(r - 1) * stride_h + kernel_h` input rows.
+    /// Output rows (H of the first output). With the vertical window (`stride_h`, `kernel_h`):
+    /// to make `r` output rows the node reads `(r - 1) * stride_h + kernel_h` input rows.
     pub out_rows: usize,
     /// Rows (H) of the first dynamic input.
     pub in_rows: usize,
+    /// Vertical stride of the node's window (1 for row-wise ops).
     pub stride_h: usize,
+    /// Input rows one output row needs: the dilated kernel height for Conv / pools, 1 for
+    /// row-wise ops, the whole input height for ops that depend on all of it.
     pub kernel_h: usize,
     /// Executed inside another node (a residual add in the output stage of the conv that feeds
     /// it, see [`fuse_eltwise`]) or a pure relabelling (Identity, or a reshape that keeps the
@@ -159,12 +167,15 @@ pub struct NodeWork {
 }
 
 impl NodeWork {
+    /// Bytes of all dynamic inputs.
     pub fn total_in(&self) -> u64 {
         self.in_bytes.iter().map(|x| x.1).sum()
     }
+    /// Bytes of all outputs.
     pub fn total_out(&self) -> u64 {
         self.out_bytes.iter().map(|x| x.1).sum()
     }
+    /// MAC + CFUNC + PFUNC cycles (the units run one after another in this model).
     pub fn compute_cycles(&self) -> f64 {
         self.mac_cycles + self.cfunc_cycles + self.pfunc_cycles
     }

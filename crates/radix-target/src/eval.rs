@@ -19,29 +19,42 @@ pub struct NodeCost {
     pub op_type: String,
     /// ONNX nodes this node stands for (the report's "node origin").
     pub origin: Vec<String>,
+    /// Where the node runs (NPU or CPU).
     pub placement: Placement,
     /// "NPU", "FUSED" (several ONNX nodes in one NPU node) or "CPU", as in the fx report.
     pub kind: String,
+    /// The bitwidths the node was evaluated at.
     pub bits: NodeBits,
+    /// Multiply-accumulates of one inference (as ONNX defines them; also set for CPU nodes).
     pub macs: u64,
     /// MAC-array utilisation from channel / pixel padding (1.0 when every lane is busy).
     pub mac_util: f64,
+    /// MAC-array cycles, utilisation and sustained efficiency included.
     pub mac_cycles: f64,
+    /// `mac_cycles` at the NPU clock, ms.
     pub mac_runtime_ms: f64,
+    /// Feature-map bytes read from DDR (model inputs, spilled tensors, halo re-reads).
     pub rdma_bytes: u64,
+    /// Feature-map bytes written to DDR (spills, evictions, model outputs, CPU-node inputs).
     pub wdma_bytes: u64,
+    /// `rdma_bytes` at the RDMA bandwidth, ms.
     pub rdma_runtime_ms: f64,
+    /// `wdma_bytes` at the WDMA bandwidth, ms.
     pub wdma_runtime_ms: f64,
     /// Weight and parameter bytes loaded from DDR for this node.
     pub weight_bytes: u64,
+    /// `weight_bytes` at the weight-load (GETW) bandwidth, ms.
     pub weight_runtime_ms: f64,
+    /// Elementwise / activation unit (CFUNC) time, ms.
     pub cfunc_runtime_ms: f64,
+    /// Pooling / layout unit (PFUNC) time, ms.
     pub pfunc_runtime_ms: f64,
-    /// Fixed per-node and per-band issue cost.
+    /// Fixed per-node and per-band issue cost, ms (0 for a node folded into another).
     pub overhead_ms: f64,
-    /// Sum of every unit's time (MAC, CFUNC, PFUNC, RDMA, WDMA, weight load, overhead).
+    /// Sum of every unit's time (MAC, CFUNC, PFUNC, RDMA, WDMA, weight load, overhead), ms.
     pub runtime_ms: f64,
-    /// With overlap of compute and DMA: what the node adds to the inference time.
+    /// With overlap of compute and DMA: what the node adds to the inference time, ms
+    /// (`<= runtime_ms`; 0 for CPU nodes).
     pub sync_runtime_ms: f64,
     /// Feature-map row bands the node runs in.
     pub bands: u32,
@@ -67,21 +80,30 @@ pub struct ModelCost {
     pub wv_mb: f64,
     /// Weight loads per inference, MB.
     pub weight_mb: f64,
-    /// Configured effective peak bandwidths of the platform, GB/s.
+    /// Configured effective peak feature-map read (RDMA) bandwidth of the platform, GB/s.
     pub rdma_bandwidth_gbps: f64,
+    /// Configured effective peak write (WDMA) bandwidth, GB/s.
     pub wdma_bandwidth_gbps: f64,
+    /// Configured effective peak weight-load (GETW) bandwidth, GB/s.
     pub getw_bandwidth_gbps: f64,
-    /// Average bandwidth used over the inference, GB/s.
+    /// Average RDMA bandwidth used over the inference (`rv_mb` over `itc_ms`), GB/s; 0 when
+    /// `itc_ms` is 0.
     pub rdma_used_gbps: f64,
+    /// Average WDMA bandwidth used over the inference, GB/s.
     pub wdma_used_gbps: f64,
+    /// Average weight-load bandwidth used over the inference, GB/s.
     pub getw_used_gbps: f64,
+    /// Average total DDR bandwidth (reads, writes and weight loads), GB/s.
     pub ddr_used_gbps: f64,
+    /// MACs of every node, NPU and CPU.
     pub total_macs: u64,
     /// MAC time at 100% sustained efficiency (utilisation included), ms.
     pub theoretical_mac_ms: f64,
     /// `theoretical_mac_ms / itc_ms`.
     pub mac_efficiency_to_total: f64,
+    /// Names of the nodes placed on the NPU, in graph order.
     pub npu_nodes: Vec<String>,
+    /// Names of the nodes placed on the CPU, in graph order.
     pub cpu_nodes: Vec<String>,
     /// Estimated CPU time of the CPU nodes, ms (reported, not in `fps`).
     pub cpu_runtime_ms: f64,
@@ -90,9 +112,13 @@ pub struct ModelCost {
 /// The evaluator's report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
+    /// Display name of the target, e.g. "KL720".
     pub platform: String,
+    /// The compiler tiling strategy the plan used.
     pub tiling: CompilerTiling,
+    /// One row per graph node, in graph order.
     pub nodes: Vec<NodeCost>,
+    /// Model totals.
     pub total: ModelCost,
 }
 

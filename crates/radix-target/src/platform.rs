@@ -10,10 +10,15 @@ use crate::TargetError;
 /// A Kneron-class NPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Platform {
+    /// KL520: no int16 or mixed modes; power-of-two scales only.
     Kl520,
+    /// KL530.
     Kl530,
+    /// KL630.
     Kl630,
+    /// KL720: no int4 weights.
     Kl720,
+    /// KL730.
     Kl730,
 }
 
@@ -90,11 +95,18 @@ impl FromStr for Platform {
 /// A bitwidth mode as written in the analysis options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BitwidthMode {
+    /// "int4": 4-bit weights (`weight_bitwidth_mode` only).
     Int4,
+    /// "int8".
     Int8,
+    /// "int16".
     Int16,
+    /// "mix light": a mixed-precision mode (the analysis options refuse mixed modes until
+    /// they are implemented, docs/USER_GUIDE.md).
     MixLight,
+    /// "mix balance": a mixed-precision mode (refused by the options, like the others).
     MixBalance,
+    /// "mixbw": mixed precision within `flops_ratio` extra 16-bit FLOPs (refused by the options).
     MixBw,
 }
 
@@ -111,6 +123,7 @@ impl BitwidthMode {
         }
     }
 
+    /// True for the mixed modes ("mix light", "mix balance", "mixbw").
     pub fn is_mix(self) -> bool {
         matches!(
             self,

@@ -19,9 +19,13 @@ use crate::platform::{Capabilities, Platform};
 /// Everything Radix knows about one platform (static data: serializable for reports).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PlatformProfile {
+    /// The chip this profile describes.
     pub platform: Platform,
+    /// Bitwidths, scale format and input limit it serves.
     pub caps: Capabilities,
+    /// Its operator table (`OPS.md`): NPU operator set and conditions.
     pub ops: OpTable,
+    /// The figures of the evaluator's cost model (`EVALUATOR.md`).
     pub hw: HwProfile,
 }
 

@@ -33,12 +33,16 @@ use crate::ops::Placement;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CompilerTiling {
+    /// `default`: the fixed node-by-node rule (see the module docs).
     #[default]
     Default,
+    /// `deep_search`: a search over fusion groups and band counts; never estimates a higher
+    /// latency than `Default`.
     DeepSearch,
 }
 
 impl CompilerTiling {
+    /// The option spelling: "default" or "deep_search".
     pub fn as_str(self) -> &'static str {
         match self {
             CompilerTiling::Default => "default",
@@ -86,19 +90,28 @@ pub struct NodePlan {
 /// A whole-graph plan: one entry per node, `None` for CPU nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The strategy that produced the plan.
     pub tiling: CompilerTiling,
+    /// One entry per graph node, in graph order.
     pub nodes: Vec<Option<NodePlan>>,
 }
 
 /// Times of one NPU node, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeTiming {
+    /// MAC-array time.
     pub mac_ms: f64,
+    /// Elementwise / activation unit (CFUNC) time.
     pub cfunc_ms: f64,
+    /// Pooling / layout unit (PFUNC) time.
     pub pfunc_ms: f64,
+    /// Feature-map reads from DDR.
     pub rdma_ms: f64,
+    /// Feature-map writes to DDR.
     pub wdma_ms: f64,
+    /// Weight loads from DDR.
     pub getw_ms: f64,
+    /// Issue cost: per node plus per extra band (0 for a folded node).
     pub overhead_ms: f64,
     /// Everything added up, no overlap.
     pub runtime_ms: f64,

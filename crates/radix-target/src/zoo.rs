@@ -112,14 +112,17 @@ impl Builder {
         self.node(Op::Conv(a), vec![x, w, b])
     }
 
+    /// Elementwise `a + b`.
     pub fn add(&mut self, a: ValueId, b: ValueId) -> ValueId {
         self.node(Op::Add, vec![a, b])
     }
 
+    /// A standalone Relu node.
     pub fn relu(&mut self, x: ValueId) -> ValueId {
         self.node(Op::Relu, vec![x])
     }
 
+    /// MaxPool with square kernel `k`, stride `s` and symmetric padding `p`.
     pub fn maxpool(&mut self, x: ValueId, k: usize, s: usize, p: usize) -> ValueId {
         let a = PoolAttrs {
             kernel: [k, k],
@@ -132,10 +135,12 @@ impl Builder {
         self.node(Op::MaxPool(a), vec![x])
     }
 
+    /// GlobalAveragePool.
     pub fn gap(&mut self, x: ValueId) -> ValueId {
         self.node(Op::GlobalAveragePool, vec![x])
     }
 
+    /// Flatten with axis 1 (`[N, C, H, W] -> [N, C*H*W]`).
     pub fn flatten(&mut self, x: ValueId) -> ValueId {
         self.node(Op::Flatten { axis: 1 }, vec![x])
     }

@@ -43,19 +43,37 @@ use int::Operand;
 /// What can go wrong in the reference engine. Errors about a node name it and its op type.
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
+    /// The quantized model does not have one node entry per graph node.
     #[error("the graph has {graph} nodes but the quantized model has {quantized}")]
-    NodeCount { graph: usize, quantized: usize },
+    NodeCount {
+        /// Nodes in the model's graph.
+        graph: usize,
+        /// Node entries in the quantized model.
+        quantized: usize,
+    },
     /// The inputs do not fit the graph (the rule every engine shares: [`crate::engine::batch_items`]).
     #[error(transparent)]
     Input(#[from] crate::engine::InputError),
+    /// A tensor's fixed-point parameters are missing or outside the supported 2 to 16 bits.
     #[error("tensor `{tensor}` has no usable fixed-point parameters: {msg}")]
-    Params { tensor: String, msg: String },
-    #[error("node `{node}` ({op}): {msg}")]
-    Node {
-        node: String,
-        op: String,
+    Params {
+        /// Name of the tensor.
+        tensor: String,
+        /// What is wrong with its parameters.
         msg: String,
     },
+    /// A malformed node: a kernel that does not fit its op, parameters or shapes that disagree.
+    #[error("node `{node}` ({op}): {msg}")]
+    Node {
+        /// Node name.
+        node: String,
+        /// ONNX op type of the node.
+        op: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The graph fails `Graph::validate` (ids, topological order, single producers), or an
+    /// output is never produced or cannot be concatenated over the batch.
     #[error("graph: {0}")]
     Graph(String),
 }
