@@ -78,6 +78,7 @@
 mod error;
 mod file;
 mod format;
+mod header;
 mod key;
 
 pub use error::BieError;

@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! radix-sim: the engines that run a Radix graph.
 //!
 //! * [`engine`]: the seam: the [`Engine`] trait all three engines implement (prepared once, run

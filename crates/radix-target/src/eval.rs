@@ -343,7 +343,7 @@ fn check_bits(target: &dyn Target, b: NodeBits) -> Result<(), TargetError> {
             &[8, 16]
         };
         if !allowed.contains(&value) {
-            return Err(TargetError::InvalidBitwidthValue {
+            return Err(TargetError::InvalidOptionValue {
                 option: option.into(),
                 value: format!("{value}-bit"),
                 allowed: allowed

@@ -55,10 +55,9 @@ pub enum TargetError {
         known: String,
     },
     /// A value the option never accepts, whatever the platform (e.g. `int4` for the datapath,
-    /// a node bitwidth other than 4, 8 or 16). Also returned for an unknown `compiler_tiling`
-    /// value, and by parsing a [`BitwidthMode`] (then `option` and `allowed` are empty).
+    /// a node bitwidth other than 4, 8 or 16, an unknown `compiler_tiling` or bitwidth mode).
     #[error("`{value}` is not a valid value for {option}; expected one of {allowed}")]
-    InvalidBitwidthValue {
+    InvalidOptionValue {
         /// The option the value was given for.
         option: String,
         /// The rejected value as given.

@@ -157,10 +157,11 @@ impl FromStr for BitwidthMode {
             "mixlight" => Ok(BitwidthMode::MixLight),
             "mixbalance" => Ok(BitwidthMode::MixBalance),
             "mixbw" => Ok(BitwidthMode::MixBw),
-            _ => Err(TargetError::InvalidBitwidthValue {
-                option: String::new(),
+            _ => Err(TargetError::InvalidOptionValue {
+                option: "a bitwidth mode".into(),
                 value: s.into(),
-                allowed: String::new(),
+                allowed: "\"int4\", \"int8\", \"int16\", \"mix light\", \"mix balance\", \"mixbw\""
+                    .into(),
             }),
         }
     }
@@ -239,7 +240,7 @@ impl Capabilities {
             .parse::<BitwidthMode>()
             .ok()
             .filter(|m| allowed.contains(m))
-            .ok_or_else(|| TargetError::InvalidBitwidthValue {
+            .ok_or_else(|| TargetError::InvalidOptionValue {
                 option: option.into(),
                 value: value.into(),
                 allowed: list(),

@@ -63,7 +63,7 @@ impl FromStr for CompilerTiling {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "default" => Ok(CompilerTiling::Default),
             "deep_search" | "deepsearch" => Ok(CompilerTiling::DeepSearch),
-            _ => Err(TargetError::InvalidBitwidthValue {
+            _ => Err(TargetError::InvalidOptionValue {
                 option: "compiler_tiling".into(),
                 value: s.into(),
                 allowed: "\"default\", \"deep_search\"".into(),

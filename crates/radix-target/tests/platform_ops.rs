@@ -524,3 +524,15 @@ fn profiles_serialize_and_quote_their_peaks() {
         tops(Platform::Kl730)
     );
 }
+
+#[test]
+fn unknown_option_values_name_the_option_and_the_spellings() {
+    let e = "int7".parse::<radix_target::BitwidthMode>().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`int7` is not a valid value for a bitwidth mode; expected one of \"int4\", \"int8\", \"int16\", \"mix light\", \"mix balance\", \"mixbw\""
+    );
+    let e = "deep".parse::<CompilerTiling>().unwrap_err();
+    assert!(e.to_string().contains("compiler_tiling"), "{e}");
+    assert!(e.to_string().contains("\"deep_search\""), "{e}");
+}

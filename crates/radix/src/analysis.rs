@@ -164,10 +164,10 @@ impl ModelConfig {
             onnx_file: onnx_path.display().to_string(),
             ..Default::default()
         };
-        let mut g = graph.clone();
-        radix_quant::prepare(&mut g);
-        // Mode 0: the evaluator only.
+        // Mode 0: the evaluator only (on the graph as the quantizer would prepare it).
         if opts.mode == 0 {
+            let mut g = graph.clone();
+            radix_quant::prepare(&mut g);
             let eval = radix_target::evaluate(
                 &g,
                 self.platform,
@@ -176,6 +176,7 @@ impl ModelConfig {
             )?;
             let nodes = node_rows(&g, None, &eval, None);
             fill_eval(&mut summary, &eval);
+            summary.warnings = warnings.clone();
             summary.elapsed_s = started.elapsed().as_secs_f64();
             let report = Report {
                 summary,
