@@ -25,6 +25,9 @@ pub struct CheckConfig {
     /// Minimum output SNR of the KL720 int16 model vs float, per output — for outputs whose
     /// values never passed through a format [`RANGE_MIX_LIMIT`] times coarser than they are.
     pub int16_snr_floor_db: f64,
+    /// Also quantize for KL720 with random 8/16 bits per computed tensor and per weight (every
+    /// kind of 8<->16-bit boundary) and compare the engines bit for bit.
+    pub mixed: bool,
 }
 
 /// An output whose ancestry holds a tensor with a range this many times its own largest value
@@ -43,6 +46,7 @@ impl Default for CheckConfig {
                 (Platform::Kl720, 16),
             ],
             int16_snr_floor_db: 30.0,
+            mixed: true,
         }
     }
 }
@@ -176,6 +180,18 @@ fn check_inner(case: &Case, cfg: &CheckConfig) -> Result<Verdict, String> {
             }
         }
     }
+    if cfg.mixed {
+        let what = "KL720 random 8/16 mix";
+        let mut qc = QuantConfig::int8(Platform::Kl720);
+        qc.assignment = Some(std::sync::Arc::new(random_assignment(g, case.seed)));
+        let q = match calibrated.quantize(&qc) {
+            Ok(q) => q.model,
+            Err(e) if unsupported(&e) => return Ok(Verdict::Skip(format!("{what}: {e}"))),
+            Err(e) => return Err(format!("{what}: quantize: {e}")),
+        };
+        let fast = FixedEngine::new(&q).map_err(|e| format!("{what}: fast engine: {e}"))?;
+        tensors += compare_engines(&q, &fast, &case.items).map_err(|m| format!("{what}: {m}"))?;
+    }
     Ok(Verdict::Pass {
         int16_snr_db: worst16,
         tensors,
@@ -272,5 +288,19 @@ pub fn compare_engines(
     match r.diffs.first() {
         Some(d) => Err(d.describe(q)),
         None => Ok(r.compared),
+    }
+}
+
+/// Random bits (8 or 16) for every computed tensor and every weight of `g`, from `seed`.
+pub fn random_assignment(g: &radix_ir::Graph, seed: u64) -> radix_bitwidth::BitAssignment {
+    let mut rng = crate::Rng::new(seed ^ 0x5eed_b175);
+    let mut pick = || if rng.chance(0.5) { 16 } else { 8 };
+    radix_bitwidth::BitAssignment {
+        activation: g
+            .values
+            .iter()
+            .map(|v| (!v.is_const()).then(&mut pick))
+            .collect(),
+        weight: g.nodes.iter().map(|_| Some(pick())).collect(),
     }
 }

@@ -2,6 +2,7 @@
 //! biases, and the integer constants of every kernel (see docs/FIXED_POINT.md).
 
 use ndarray::{ArrayD, Axis};
+use radix_bitwidth::BitAssignment;
 use radix_calib::{Mmse, Percentage, RangeMethod};
 use radix_ir::eval::unary;
 use radix_ir::op::PadMode;
@@ -53,6 +54,10 @@ pub struct QuantConfig {
     pub range: RangeChoice,
     /// Outputs whose final sigmoid was removed: ranges chosen for accuracy after a sigmoid.
     pub post_sigmoid: bool,
+    /// Bits per datapath tensor and per weight from a bitwidth policy (`radix-bitwidth`);
+    /// `None`: `datapath_bits` and `weight_bits` everywhere. Model inputs, model outputs and
+    /// CPU-node tensors keep their own options either way.
+    pub assignment: Option<std::sync::Arc<BitAssignment>>,
 }
 
 impl QuantConfig {
@@ -76,7 +81,24 @@ impl QuantConfig {
                 percentage_16b: 0.999999,
             },
             post_sigmoid: false,
+            assignment: None,
         }
+    }
+
+    /// Bits of computed datapath tensor `v` (the assignment's, else `datapath_bits`).
+    pub fn activation_bits_of(&self, v: ValueId) -> u8 {
+        self.assignment
+            .as_ref()
+            .and_then(|a| a.activation.get(v.0).copied().flatten())
+            .unwrap_or(self.datapath_bits)
+    }
+
+    /// Bits of node `node`'s weights (the assignment's, else `weight_bits`).
+    pub fn weight_bits_of(&self, node: usize) -> u8 {
+        self.assignment
+            .as_ref()
+            .and_then(|a| a.weight.get(node).copied().flatten())
+            .unwrap_or(self.weight_bits)
     }
 }
 
@@ -212,7 +234,7 @@ pub fn quantize_on(
         } else if placement == Placement::Cpu {
             cfg.cpu_node_bits
         } else {
-            cfg.datapath_bits
+            cfg.activation_bits_of(out)
         };
         // Output parameters.
         if placement == Placement::Npu && is_passthrough(&node.op) {
@@ -254,7 +276,7 @@ pub fn quantize_on(
                 node,
                 in_params(&tensors, 0)?,
                 py,
-                cfg,
+                cfg.weight_bits_of(ni),
                 pow2,
                 a.activation,
             )?,
@@ -263,7 +285,7 @@ pub fn quantize_on(
                 node,
                 in_params(&tensors, 0)?,
                 py,
-                cfg,
+                cfg.weight_bits_of(ni),
                 pow2,
                 *activation,
             )?,
@@ -447,7 +469,7 @@ fn mac_kernel(
     node: &Node,
     px: QParams,
     py: QParams,
-    cfg: &QuantConfig,
+    weight_bits: u8,
     pow2: bool,
     act: Activation,
 ) -> Result<QKernel, QuantError> {
@@ -494,14 +516,14 @@ fn mac_kernel(
             what: format!("bias with {} values for {oc} output channels", bias_f.len()),
         });
     }
-    let wq_max = qmax_f64(cfg.weight_bits);
+    let wq_max = qmax_f64(weight_bits);
     let wp: Vec<QParams> = absmax
         .iter()
         .zip(&bias_f)
         .map(|(&a, &b)| {
             let floor = weight_absmax_floor(b, px, wq_max);
             let a = a.max(floor);
-            QParams::from_absmax(if a > 0.0 { a } else { 1.0 }, cfg.weight_bits, pow2)
+            QParams::from_absmax(if a > 0.0 { a } else { 1.0 }, weight_bits, pow2)
         })
         .collect();
     let channel_of = |idx: &[usize]| -> usize {

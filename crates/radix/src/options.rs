@@ -367,6 +367,7 @@ impl AnalysisOptions {
             )?,
             range,
             post_sigmoid,
+            assignment: None,
         };
         // optimize 2 and 4 are 1 and 3 plus deep-search tiling.
         if matches!(self.optimize, 2 | 4) {
