@@ -13,6 +13,9 @@ use radix_target::Platform;
 
 use crate::R;
 
+/// Models also checked in the mixed bitwidth modes (mix light, mix balance, mixbw).
+const MIXED_MODELS: &[&str] = &["mobilenetv2", "ppocrv4_det"];
+
 struct Fixture {
     name: &'static str,
     file: &'static str,
@@ -96,7 +99,7 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
     let mut failures = Vec::new();
     println!("bit-true match, fast vs reference engine, every tensor of every input");
     println!(
-        "{:<12} {:>4} {:>5} {:>7} {:>10} {:>9} {:>9}  result",
+        "{:<12} {:>4} {:>11} {:>7} {:>10} {:>9} {:>9}  result",
         "model", "kl", "bits", "inputs", "tensors", "fast ms", "ref ms"
     );
     for fx in fixtures(&root, per_model)? {
@@ -112,13 +115,41 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
             radix::ModelConfig::from_onnx_with(&path, 720, &opts).map_err(|e| e.to_string())?;
         let calibrated = Calibrated::new(model.graph(), &fx.items, &radix_quant::Silent)
             .map_err(|e| format!("{}: {e}", fx.name))?;
-        for (platform, bits) in [
+        let mut configs: Vec<(Platform, String, QuantConfig)> = [
             (Platform::Kl520, 8u8),
             (Platform::Kl720, 8),
             (Platform::Kl720, 16),
-        ] {
+        ]
+        .into_iter()
+        .map(|(p, bits)| (p, format!("int{bits}"), QuantConfig::uniform(p, bits)))
+        .collect();
+        if MIXED_MODELS.contains(&fx.name) {
+            // The mixed modes: 8<->16-bit boundaries everywhere the policies put them.
+            for (name, mode) in [
+                ("mix light", radix::Bitwidths::MixLight),
+                ("mix balance", radix::Bitwidths::MixBalance),
+                ("mixbw 0.2", radix::Bitwidths::MixBw),
+            ] {
+                let mut cfg = QuantConfig::uniform(Platform::Kl720, 16);
+                if mode == radix::Bitwidths::MixLight {
+                    cfg = QuantConfig::uniform(Platform::Kl720, 8);
+                }
+                let a = radix::allocate_bits(
+                    mode,
+                    &calibrated,
+                    &cfg,
+                    &fx.items,
+                    0.2,
+                    &radix_quant::Silent,
+                )
+                .map_err(|e| format!("{} {name}: {e}", fx.name))?;
+                cfg.assignment = Some(std::sync::Arc::new(a.assignment));
+                configs.push((Platform::Kl720, name.to_string(), cfg));
+            }
+        }
+        for (platform, label, cfg) in configs {
             let q = calibrated
-                .quantize(&QuantConfig::uniform(platform, bits))
+                .quantize(&cfg)
                 .map_err(|e| format!("{}: {e}", fx.name))?
                 .model;
             let fast = radix_sim::FixedEngine::new(&q).map_err(|e| e.to_string())?;
@@ -139,10 +170,10 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
             }
             let n = fx.items.len() as f64;
             println!(
-                "{:<12} {:>4} {:>5} {:>7} {:>10} {:>9.2} {:>9.1}  {}",
+                "{:<12} {:>4} {:>11} {:>7} {:>10} {:>9.2} {:>9.1}  {}",
                 fx.name,
                 platform.number(),
-                format!("int{bits}"),
+                label,
                 fx.items.len(),
                 tensors,
                 t_fast * 1e3 / n,
@@ -157,7 +188,7 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
                 println!("    {d}");
             }
             if !differing.is_empty() {
-                failures.push(format!("{} KL{} int{bits}", fx.name, platform.number()));
+                failures.push(format!("{} KL{} {label}", fx.name, platform.number()));
             }
         }
     }

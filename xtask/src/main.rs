@@ -8,6 +8,7 @@ use std::time::Instant;
 mod bars;
 mod btm;
 mod regress;
+mod tradeoff;
 
 use clap::{Args, Parser, Subcommand};
 use ndarray::{Array4, ArrayD, Axis, IxDyn};
@@ -80,6 +81,17 @@ enum Cmd {
     },
     /// Benchmarks beside onnxruntime (needs /tmp/ortvenv, see docs/BENCHMARKS.md).
     Bench(BenchArgs),
+    /// Accuracy vs speed of the bitwidth modes (int8, mix light, mixbw at several flops_ratio,
+    /// mix balance, int16) on the bundled MobileNetV2: calibrated on the even photos, SNR on the
+    /// odd ones, FPS from the IP evaluator.
+    Tradeoff {
+        /// Target NPU (one with mixed modes: 530, 630, 720, 730).
+        #[arg(long, default_value_t = 720)]
+        platform: u32,
+        /// The flops_ratio values mixbw is run with.
+        #[arg(long, value_delimiter = ',', default_value = "0.05,0.1,0.2,0.4")]
+        ratios: Vec<f64>,
+    },
 }
 
 #[derive(Args)]
@@ -274,6 +286,7 @@ fn main() -> ExitCode {
             light,
             markdown,
         } => regress::regress(model.as_deref(), light, &markdown),
+        Cmd::Tradeoff { platform, ratios } => tradeoff::tradeoff(platform, &ratios),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -494,13 +507,6 @@ fn quantize(a: QuantizeArgs) -> R<()> {
     let km =
         ModelConfig::from_onnx_with(&model_path, a.platform, &import_opts(&a.input.input_shape)?)
             .map_err(|e| e.to_string())?;
-    let mapping = if bundled && a.input.inputs.is_empty() {
-        let mut m = InputMapping::new();
-        m.insert("input", bundled_photos()?);
-        m
-    } else {
-        read_inputs(km.graph(), &a.input)?
-    };
     let opts = AnalysisOptions {
         output_dir: a.output_dir.clone(),
         threads: a.threads,
@@ -522,6 +528,15 @@ fn quantize(a: QuantizeArgs) -> R<()> {
         optimize: a.optimize,
         key_file: a.key_file,
         progress: radix::ProgressSink::new(bars::Bars::default()),
+    };
+    // Options first: a wrong combination fails before any input is read.
+    opts.resolve(km.platform).map_err(|e| e.to_string())?;
+    let mapping = if bundled && a.input.inputs.is_empty() {
+        let mut m = InputMapping::new();
+        m.insert("input", bundled_photos()?);
+        m
+    } else {
+        read_inputs(km.graph(), &a.input)?
     };
     let t = Instant::now();
     let out = km.analysis(&mapping, &opts).map_err(|e| e.to_string())?;

@@ -193,3 +193,79 @@ fn every_flag_has_a_help_line() {
         }
     }
 }
+
+/// Mixed bitwidth modes the reference toolchain refuses: one line naming the options, exit 1,
+/// nothing written.
+#[test]
+fn invalid_mixed_precision_combinations() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model = fixture("models/mtcnn_rnet.onnx");
+    let cases: [(&[&str], &[&str]); 4] = [
+        // No mixed mode on KL520.
+        (
+            &[
+                "--platform",
+                "520",
+                "--datapath-bitwidth-mode",
+                "mix light",
+                "--weight-bitwidth-mode",
+                "mix light",
+            ],
+            &["datapath_bitwidth_mode", "520"],
+        ),
+        // Data mixbw with weight int8.
+        (
+            &[
+                "--datapath-bitwidth-mode",
+                "mixbw",
+                "--weight-bitwidth-mode",
+                "int8",
+            ],
+            &["datapath_bitwidth_mode", "weight_bitwidth_mode", "mixbw"],
+        ),
+        // flops_ratio outside (0, 1].
+        (
+            &[
+                "--datapath-bitwidth-mode",
+                "mixbw",
+                "--weight-bitwidth-mode",
+                "mixbw",
+                "--flops-ratio",
+                "0",
+            ],
+            &["flops_ratio"],
+        ),
+        (
+            &[
+                "--datapath-bitwidth-mode",
+                "mixbw",
+                "--weight-bitwidth-mode",
+                "mixbw",
+                "--flops-ratio",
+                "1.5",
+            ],
+            &["flops_ratio"],
+        ),
+    ];
+    for (flags, words) in cases {
+        let mut args = vec![
+            "quantize",
+            "--model",
+            model.to_str().unwrap(),
+            "--inputs",
+            "fixtures/none.npy",
+            "--output-dir",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flags);
+        let e = fails(&args);
+        for w in words {
+            assert!(e.contains(w), "{flags:?}: `{w}` not in {e}");
+        }
+        assert!(
+            !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+            "{flags:?}: something was written"
+        );
+    }
+}

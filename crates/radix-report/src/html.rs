@@ -208,6 +208,24 @@ fn summary(o: &mut String, r: &Report) -> fmt::Result {
     kv(o, "Datapath", &esc(&s.datapath_bitwidth))?;
     kv(o, "Weight", &esc(&s.weight_bitwidth))?;
     kv(o, "CPU nodes", &esc(&s.cpu_node_bitwidth))?;
+    if let Some(m) = &s.mixed_precision {
+        let budget = m
+            .flops_ratio
+            .map(|r| format!(" (flops_ratio {r})"))
+            .unwrap_or_default();
+        kv(
+            o,
+            "Mixed precision",
+            &esc(&format!(
+                "{}: {:.1}% of MACs 16-bit{budget}",
+                m.mode,
+                100.0 * m.sixteen_bit_mac_share
+            )),
+        )?;
+        if let Some(p) = m.predicted_snr_db {
+            kv(o, "Predicted SNR", &esc(&format!("{p:.2} dB")))?;
+        }
+    }
     o.push_str("</dl></div>\n");
 
     // Calibration and verification.

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 pub use html::{HISTOGRAMS_SHOWN, column_keys};
 pub use model::{
-    EvaluatorSummary, Finding, FindingLevel, NodeRow, RangeHistogram, Report, Summary,
+    EvaluatorSummary, Finding, FindingLevel, MixedLayer, MixedPrecision, NodeRow, RangeHistogram,
+    Report, Summary,
 };
 pub use svg::{SNR_BAD_DB, SNR_GOOD_DB};
 

@@ -106,6 +106,42 @@ pub struct Summary {
     /// parts quantize to nothing). Rendered above the warnings and printed by the CLI.
     #[serde(default)]
     pub findings: Vec<Finding>,
+    /// The mixed-precision decision, when a mixed bitwidth mode ran.
+    #[serde(default)]
+    pub mixed_precision: Option<MixedPrecision>,
+}
+
+/// What a mixed bitwidth mode chose and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MixedPrecision {
+    /// The mode: "mix light", "mix balance" or "mixbw".
+    pub mode: String,
+    /// The 16-bit compute budget asked (mixbw's `flops_ratio`).
+    pub flops_ratio: Option<f64>,
+    /// Share of the MAC layers' multiply-accumulates done with 16-bit weights (0 to 1).
+    pub sixteen_bit_mac_share: f64,
+    /// mixbw: the model-output SNR (dB) the search predicted for its choice.
+    pub predicted_snr_db: Option<f64>,
+    /// mixbw: the measured model-output SNR (dB) with every MAC layer at 16 bits.
+    pub all_16_snr_db: Option<f64>,
+    /// Every MAC layer: its bits and, under mixbw, its measured sensitivity (the reference
+    /// toolchain's `MIXBW_DEBUG` dump).
+    pub layers: Vec<MixedLayer>,
+}
+
+/// One MAC layer in a mixed-precision model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MixedLayer {
+    /// The node.
+    pub name: String,
+    /// Multiply-accumulates per inference.
+    pub macs: u64,
+    /// 8 or 16: its weights and output.
+    pub bits: u8,
+    /// mixbw: model-output SNR (dB) with only this layer at 8 bits, the rest at 16.
+    pub snr_db_alone_at_8: Option<f64>,
+    /// mixbw: model-output SNR (dB) predicted for the chosen mix with this layer flipped.
+    pub predicted_snr_db_flipped: Option<f64>,
 }
 
 /// How serious a [`Finding`] is.

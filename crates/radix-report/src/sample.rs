@@ -384,6 +384,7 @@ pub fn sample_report(n: usize) -> Report {
             kind: "low-snr".into(),
             message: "output `prob` is at 8.40 dB vs float (below 10 dB): the fixed-point model may have lost too much accuracy.".into(),
         }],
+        mixed_precision: None,
     };
     Report {
         summary,

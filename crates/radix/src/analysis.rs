@@ -9,7 +9,7 @@ use radix_ir::{Graph, Node, ValueId};
 use radix_report::{
     EvaluatorSummary, Finding, FindingLevel, NodeRow, RangeHistogram, Report, Summary,
 };
-use radix_target::{EvalReport, NodeBits};
+use radix_target::{CompilerTiling, EvalReport, NodeBits, Platform};
 
 use crate::{AnalysisOptions, Error, InputMapping, ModelConfig, ModelSource, Result};
 
@@ -55,6 +55,8 @@ pub struct Quantized {
     pub bias_adjusted_nodes: Option<usize>,
     /// The calibration inputs, validated, in graph input order (one `Vec` per item).
     pub items: Vec<Vec<ArrayD<f32>>>,
+    /// The mixed-precision decision (a mixed bitwidth mode), else `None`.
+    pub allocation: Option<radix_bitwidth::Allocation>,
 }
 
 impl ModelConfig {
@@ -70,9 +72,9 @@ impl ModelConfig {
                 self.name
             )));
         };
-        let (cfg, _) = opts.resolve(self.platform)?;
+        let resolved = opts.resolve(self.platform)?;
         let pool = thread_pool(opts.threads)?;
-        let mut q = pool.install(|| quantize_graph(graph, inputs, &cfg, opts))?;
+        let mut q = pool.install(|| quantize_graph(graph, inputs, &resolved, opts))?;
         q.warnings.splice(0..0, opts.deprecations());
         Ok(q)
     }
@@ -97,13 +99,29 @@ pub(crate) fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
 fn quantize_graph(
     graph: &Graph,
     inputs: &InputMapping,
-    cfg: &radix_quant::QuantConfig,
+    resolved: &crate::options::Resolved,
     opts: &AnalysisOptions,
 ) -> Result<Quantized> {
     let items = radix_quant::validate_inputs(graph, inputs)?;
     let progress = opts.progress.get();
     let calibrated = radix_quant::Calibrated::new(graph, &items, progress)?;
-    let quantized = calibrated.quantize(cfg)?;
+    let mut cfg = resolved.cfg.clone();
+    let allocation = match resolved.bitwidths {
+        Some(b) => {
+            let a = crate::mixed::allocate_bits(
+                b,
+                &calibrated,
+                &cfg,
+                &items,
+                opts.flops_ratio,
+                progress,
+            )?;
+            cfg.assignment = Some(std::sync::Arc::new(a.assignment.clone()));
+            Some(a)
+        }
+        None => None,
+    };
+    let quantized = calibrated.quantize(&cfg)?;
     let mut model = quantized.model;
     let mut bias_adjusted_nodes = None;
     if let Some(how) = radix_quant::BiasAdjust::from_optimize(opts.optimize) {
@@ -118,7 +136,63 @@ fn quantize_graph(
         warnings: quantized.warnings,
         bias_adjusted_nodes,
         items,
+        allocation,
     })
+}
+
+/// The IP evaluator's estimate for a quantized model: every node costed at the bits the model
+/// gives its input, output and weights (mixed models included).
+pub fn estimate(
+    model: &QuantModel,
+    platform: Platform,
+    tiling: CompilerTiling,
+) -> Result<radix_target::EvalReport> {
+    let bits = |n: &Node| -> NodeBits {
+        let i = model.graph.nodes.iter().position(|m| m.name == n.name);
+        node_bits(model, i)
+    };
+    Ok(radix_target::evaluate(
+        &model.graph,
+        platform,
+        &bits,
+        tiling,
+    )?)
+}
+
+/// The report's view of a mixed-precision decision.
+fn mixed_summary(
+    a: &radix_bitwidth::Allocation,
+    opts: &AnalysisOptions,
+) -> radix_report::MixedPrecision {
+    let mode = opts.datapath_bitwidth_mode;
+    let mode = if mode.bits().is_some() {
+        opts.weight_bitwidth_mode
+    } else {
+        mode
+    };
+    radix_report::MixedPrecision {
+        mode: mode.to_string(),
+        flops_ratio: (mode == crate::BitwidthMode::Mixbw).then_some(opts.flops_ratio),
+        sixteen_bit_mac_share: a.sixteen_bit_mac_share(),
+        predicted_snr_db: a.predicted_snr_db,
+        all_16_snr_db: a.all_16_snr_db,
+        layers: a
+            .units
+            .iter()
+            .zip(&a.unit_bits)
+            .enumerate()
+            .map(|(k, (u, &bits))| {
+                let s = a.sensitivity.get(k);
+                radix_report::MixedLayer {
+                    name: u.name.clone(),
+                    macs: u.macs,
+                    bits,
+                    snr_db_alone_at_8: s.map(|s| s.snr_db_alone_at_8),
+                    predicted_snr_db_flipped: s.map(|s| s.predicted_snr_db_flipped),
+                }
+            })
+            .collect(),
+    }
 }
 
 fn bits_name(b: u8) -> String {
@@ -145,7 +219,8 @@ impl ModelConfig {
                 self.name
             )));
         };
-        let (cfg, tiling) = opts.resolve(self.platform)?;
+        let resolved = opts.resolve(self.platform)?;
+        let (cfg, tiling) = (&resolved.cfg, resolved.tiling);
         prepare_output_dir(&opts.output_dir)?;
         let pool = thread_pool(opts.threads)?;
         let mut warnings = opts.deprecations();
@@ -202,9 +277,11 @@ impl ModelConfig {
             warnings: quant_warnings,
             bias_adjusted_nodes,
             items,
-        } = pool.install(|| quantize_graph(graph, inputs, &cfg, opts))?;
+            allocation,
+        } = pool.install(|| quantize_graph(graph, inputs, &resolved, opts))?;
         warnings.extend(quant_warnings);
         summary.bias_adjusted_nodes = bias_adjusted_nodes;
+        summary.mixed_precision = allocation.as_ref().map(|a| mixed_summary(a, opts));
         summary.num_calibration_inputs = items.len();
         // Verification: every quantizing mode measures the fast engine against float on at least
         // the first input (mode 1 too: milliseconds), modes 2 and 3 also check the fast engine
@@ -241,15 +318,11 @@ impl ModelConfig {
         summary.output_snr_db = v.output_snr.clone();
         summary.snr_db = v.output_snr.iter().map(|(_, s)| *s).reduce(f64::min);
         summary.num_verified_inputs = verify_n;
-        summary.findings = findings(&model, &v, &cfg);
+        summary.findings = findings(&model, &v, cfg);
         if opts.mode == 3 {
             layer_snr = Some(v.layer_snr);
         }
-        let bits = |n: &Node| -> NodeBits {
-            let i = model.graph.nodes.iter().position(|m| m.name == n.name);
-            node_bits(&model, i)
-        };
-        let eval = radix_target::evaluate(&model.graph, self.platform, &bits, tiling)?;
+        let eval = estimate(&model, self.platform, tiling)?;
         fill_eval(&mut summary, &eval);
         // Seal.
         let bie_name = format!("{}.kdp{}.scaled.bie", self.name, self.platform.number());

@@ -26,6 +26,7 @@
 
 mod analysis;
 pub mod bie;
+mod mixed;
 mod options;
 
 use std::path::{Path, PathBuf};
@@ -36,12 +37,15 @@ pub use radix_ir::Graph;
 pub use radix_ir::qmodel::QuantModel;
 pub use radix_onnx::ImportOptions;
 pub use radix_quant::InputMapping;
-pub use radix_target::{CompilerTiling, Platform};
+pub use radix_target::{CompilerTiling, EvalReport, Platform};
 
-pub use analysis::{AnalysisOutput, LOW_SNR_DB, Quantized};
+pub use analysis::{AnalysisOutput, LOW_SNR_DB, Quantized, estimate};
+pub use mixed::allocate_bits;
 pub use options::{
-    AnalysisOptions, BitwidthMode, ParseOptionError, ProgressSink, QuantizeMode, RangeMethod,
+    AnalysisOptions, BitwidthMode, Bitwidths, ParseOptionError, ProgressSink, QuantizeMode,
+    RangeMethod, Resolved,
 };
+pub use radix_bitwidth::{Allocation, BitAssignment, UnitSensitivity};
 pub use radix_quant::{Progress, Silent};
 pub use radix_report::{Finding, FindingLevel};
 pub use radix_sim::{Engine, EngineKind, Observed};

@@ -234,7 +234,7 @@ impl AnalysisOptions {
     }
 
     /// Checks every option and turns them into the quantizer's configuration.
-    pub fn resolve(&self, platform: Platform) -> Result<(QuantConfig, CompilerTiling)> {
+    pub fn resolve(&self, platform: Platform) -> Result<Resolved> {
         if self.threads == 0 || self.threads > 1024 {
             return Err(opt_err(
                 "threads",
@@ -317,7 +317,9 @@ impl AnalysisOptions {
         for (option, value) in modes {
             platform.check_bitwidth_request(option, value.as_str())?;
         }
-        // Which plain bitwidths each option takes; the mixed modes are not implemented yet.
+        let policy = self.bitwidth_policy()?;
+        let mix_bits = policy.map(Bitwidths::default_bits);
+        // Which plain bitwidths each option takes (a mixed mode sets its own, `mix_bits`).
         let bits = |option: &str, mode: BitwidthMode, allowed: &[u8]| -> Result<u8> {
             let names = || {
                 allowed
@@ -334,37 +336,44 @@ impl AnalysisOptions {
                 )),
                 None => Err(opt_err(
                     option,
-                    format!("`{mode}` is not implemented yet in Radix; use {}", names()),
+                    format!(
+                        "`{mode}` is a mixed mode for datapath_bitwidth_mode and weight_bitwidth_mode; use {}",
+                        names()
+                    ),
                 )),
             }
         };
+        // Under mixbw the model's inputs, outputs and CPU nodes are 16-bit whatever they say.
+        let mixbw = matches!(policy, Some(Bitwidths::MixBw));
+        let boundary = |option: &str, mode: BitwidthMode| -> Result<u8> {
+            if mixbw {
+                Ok(16)
+            } else {
+                bits(option, mode, &[8, 16])
+            }
+        };
+        let (datapath_bits, weight_bits) = match mix_bits {
+            Some(b) => b,
+            None => (
+                bits(
+                    "datapath_bitwidth_mode",
+                    self.datapath_bitwidth_mode,
+                    &[8, 16],
+                )?,
+                bits(
+                    "weight_bitwidth_mode",
+                    self.weight_bitwidth_mode,
+                    &[4, 8, 16],
+                )?,
+            ),
+        };
         let cfg = QuantConfig {
             platform,
-            datapath_bits: bits(
-                "datapath_bitwidth_mode",
-                self.datapath_bitwidth_mode,
-                &[8, 16],
-            )?,
-            weight_bits: bits(
-                "weight_bitwidth_mode",
-                self.weight_bitwidth_mode,
-                &[4, 8, 16],
-            )?,
-            model_in_bits: bits(
-                "model_in_bitwidth_mode",
-                self.model_in_bitwidth_mode,
-                &[8, 16],
-            )?,
-            model_out_bits: bits(
-                "model_out_bitwidth_mode",
-                self.model_out_bitwidth_mode,
-                &[8, 16],
-            )?,
-            cpu_node_bits: bits(
-                "cpu_node_bitwidth_mode",
-                self.cpu_node_bitwidth_mode,
-                &[8, 16],
-            )?,
+            datapath_bits,
+            weight_bits,
+            model_in_bits: boundary("model_in_bitwidth_mode", self.model_in_bitwidth_mode)?,
+            model_out_bits: boundary("model_out_bitwidth_mode", self.model_out_bitwidth_mode)?,
+            cpu_node_bits: boundary("cpu_node_bitwidth_mode", self.cpu_node_bitwidth_mode)?,
             range,
             post_sigmoid,
             assignment: None,
@@ -373,8 +382,69 @@ impl AnalysisOptions {
         if matches!(self.optimize, 2 | 4) {
             tiling = CompilerTiling::DeepSearch;
         }
-        Ok((cfg, tiling))
+        Ok(Resolved {
+            cfg,
+            tiling,
+            bitwidths: policy,
+        })
     }
+
+    /// The mixed-precision policy the two bitwidth options ask for, and the (datapath, weight)
+    /// defaults it implies; `None` for plain bitwidths. The reference toolchain's rules: a mixed
+    /// mode is set on both options (mixbw also pairs with int16 on the other one).
+    fn bitwidth_policy(&self) -> Result<Option<Bitwidths>> {
+        use BitwidthMode::*;
+        let (data, weight) = (self.datapath_bitwidth_mode, self.weight_bitwidth_mode);
+        let both = || {
+            opt_err(
+                "datapath_bitwidth_mode",
+                format!(
+                    "`{data}` does not go with weight_bitwidth_mode `{weight}`: set both to the same mixed mode (mixbw also pairs with int16)"
+                ),
+            )
+        };
+        Ok(match (data, weight) {
+            (MixLight, MixLight) => Some(Bitwidths::MixLight),
+            (MixBalance, MixBalance) => Some(Bitwidths::MixBalance),
+            (Mixbw, Mixbw) | (Mixbw, Int16) | (Int16, Mixbw) => Some(Bitwidths::MixBw),
+            (MixLight | MixBalance | Mixbw, _) | (_, MixLight | MixBalance | Mixbw) => {
+                return Err(both());
+            }
+            _ => None,
+        })
+    }
+}
+
+/// The mixed-precision policy the options chose (see `radix_bitwidth`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bitwidths {
+    /// `mix light`.
+    MixLight,
+    /// `mix balance`.
+    MixBalance,
+    /// `mixbw`, within `flops_ratio`.
+    MixBw,
+}
+
+impl Bitwidths {
+    /// (datapath, weight) bits of what the policy does not decide (e.g. elementwise constants).
+    pub fn default_bits(self) -> (u8, u8) {
+        match self {
+            Bitwidths::MixLight => (8, 8),
+            Bitwidths::MixBalance | Bitwidths::MixBw => (16, 16),
+        }
+    }
+}
+
+/// The options turned into what the pipeline needs.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The quantizer's configuration (its `assignment` is filled once the policy has run).
+    pub cfg: QuantConfig,
+    /// The evaluator's tiling.
+    pub tiling: CompilerTiling,
+    /// The mixed-precision policy, if a mixed mode was asked for.
+    pub bitwidths: Option<Bitwidths>,
 }
 
 #[cfg(test)]
@@ -390,7 +460,7 @@ mod tests {
             ..Default::default()
         };
         let o = with(Some("deep_search"), "default");
-        assert_eq!(o.resolve(p).unwrap().1, CompilerTiling::DeepSearch);
+        assert_eq!(o.resolve(p).unwrap().tiling, CompilerTiling::DeepSearch);
         assert_eq!(o.deprecations().len(), 1);
         assert!(with(None, "default").deprecations().is_empty());
         // Both given and equal is fine; different is an error naming both.
@@ -431,11 +501,51 @@ mod tests {
             e.contains("model_in_bitwidth_mode") && e.contains("int4"),
             "{e}"
         );
+        // Mixed modes: on both options (mixbw also with int16), never on a model input.
+        let mixed = |data: BitwidthMode, weight: BitwidthMode| AnalysisOptions {
+            datapath_bitwidth_mode: data,
+            weight_bitwidth_mode: weight,
+            ..Default::default()
+        };
+        use BitwidthMode::*;
+        for (d, w, want) in [
+            (MixLight, MixLight, Some(Bitwidths::MixLight)),
+            (MixBalance, MixBalance, Some(Bitwidths::MixBalance)),
+            (Mixbw, Mixbw, Some(Bitwidths::MixBw)),
+            (Mixbw, Int16, Some(Bitwidths::MixBw)),
+            (Int16, Mixbw, Some(Bitwidths::MixBw)),
+        ] {
+            let r = mixed(d, w).resolve(Platform::Kl720).unwrap();
+            assert_eq!(r.bitwidths, want);
+            if want == Some(Bitwidths::MixBw) {
+                assert_eq!((r.cfg.model_in_bits, r.cfg.model_out_bits), (16, 16));
+            }
+        }
+        for (d, w) in [
+            (Mixbw, Int8),
+            (MixLight, Int8),
+            (Int8, MixBalance),
+            (MixLight, Mixbw),
+        ] {
+            let e = mixed(d, w)
+                .resolve(Platform::Kl720)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("datapath_bitwidth_mode") && e.contains("weight_bitwidth_mode"),
+                "{e}"
+            );
+        }
+        let e = mixed(MixLight, MixLight)
+            .resolve(Platform::Kl520)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("520") || e.contains("KL520"), "{e}");
         let o = AnalysisOptions {
-            datapath_bitwidth_mode: BitwidthMode::MixLight,
+            model_in_bitwidth_mode: Mixbw,
             ..Default::default()
         };
         let e = o.resolve(Platform::Kl720).unwrap_err().to_string();
-        assert!(e.contains("not implemented yet"), "{e}");
+        assert!(e.contains("model_in_bitwidth_mode"), "{e}");
     }
 }
