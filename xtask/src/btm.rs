@@ -130,20 +130,22 @@ pub(crate) fn btm(per_model: usize, only: Option<&str>, profile: bool) -> R<()> 
                 ("mix balance", radix::Bitwidths::MixBalance),
                 ("mixbw 0.2", radix::Bitwidths::MixBw),
             ] {
-                let mut cfg = QuantConfig::uniform(Platform::Kl720, 16);
-                if mode == radix::Bitwidths::MixLight {
-                    cfg = QuantConfig::uniform(Platform::Kl720, 8);
-                }
-                let a = radix::allocate_bits(
-                    mode,
+                let mut cfg = QuantConfig::uniform(Platform::Kl720, mode.default_bits().0);
+                let request = radix::MixRequest {
+                    bitwidths: mode,
+                    flops_ratio: 0.2,
+                    budget: None,
+                    tiling: radix::CompilerTiling::Default,
+                };
+                let m = radix::allocate_bits(
                     &calibrated,
                     &cfg,
                     &fx.items,
-                    0.2,
+                    &request,
                     &radix_quant::Silent,
                 )
                 .map_err(|e| format!("{} {name}: {e}", fx.name))?;
-                cfg.assignment = Some(std::sync::Arc::new(a.assignment));
+                cfg.assignment = Some(std::sync::Arc::new(m.allocation.assignment));
                 configs.push((Platform::Kl720, name.to_string(), cfg));
             }
         }

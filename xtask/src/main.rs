@@ -165,6 +165,10 @@ struct QuantizeArgs {
     /// Extra 16-bit FLOPs allowed by mixbw, as a fraction of the model's.
     #[arg(long, default_value_t = 0.2)]
     flops_ratio: f64,
+    /// Beyond ktc: mixbw spends an estimated-speed budget instead of flops_ratio, e.g.
+    /// `fps=550` (the best predicted SNR at >= 550 estimated FPS).
+    #[arg(long)]
+    mixbw_budget: Option<String>,
     /// default | deep_search: feature-map tiling of the performance estimate.
     #[arg(long, default_value = "default")]
     compiler_tiling: String,
@@ -522,6 +526,11 @@ fn quantize(a: QuantizeArgs) -> R<()> {
         model_out_bitwidth_mode: opt("model_out_bitwidth_mode", &a.model_out_bitwidth_mode)?,
         cpu_node_bitwidth_mode: opt("cpu_node_bitwidth_mode", &a.cpu_node_bitwidth_mode)?,
         flops_ratio: a.flops_ratio,
+        mixbw_budget: a
+            .mixbw_budget
+            .as_deref()
+            .map(|v| opt("mixbw_budget", v))
+            .transpose()?,
         compiler_tiling: opt("compiler_tiling", &a.compiler_tiling)?,
         fm_cut: a.fm_cut.as_deref().map(|v| opt("fm_cut", v)).transpose()?,
         mode: a.mode.unwrap_or(if bundled { 2 } else { 1 }),

@@ -93,8 +93,8 @@ pub(crate) fn tradeoff(platform: u32, ratios: &[f64]) -> R<()> {
         let snr_db = held_out_snr(&runner, &held_out, &float)?;
         let eval = radix::estimate(&q.model, km.platform, CompilerTiling::Default)
             .map_err(|e| e.to_string())?;
-        let share_16 = match (&q.allocation, opts.datapath_bitwidth_mode) {
-            (Some(a), _) => a.sixteen_bit_mac_share(),
+        let share_16 = match (&q.mixed, opts.datapath_bitwidth_mode) {
+            (Some(m), _) => m.allocation.sixteen_bit_mac_share(),
             (None, Int16) => 1.0,
             (None, _) => 0.0,
         };

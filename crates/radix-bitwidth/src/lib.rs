@@ -25,8 +25,8 @@ mod policy;
 
 pub use knapsack::{Choice, knapsack};
 pub use policy::{
-    Allocation, BitwidthPolicy, Budget, MixBalance, MixBw, MixLight, Sensitivity, Uniform,
-    UnitSensitivity,
+    Allocation, BitwidthPolicy, Budget, MixBalance, MixBw, MixBwMeasurement, MixLight, Sensitivity,
+    Uniform, UnitSensitivity,
 };
 
 use radix_ir::{Graph, Op};

@@ -254,37 +254,33 @@ impl MixBw {
     }
 }
 
-impl BitwidthPolicy for MixBw {
-    fn name(&self) -> String {
-        "mixbw".into()
-    }
+/// mixbw's measurement: every MAC layer's model-output SNR alone at 8 bits, and the all-16-bit
+/// baseline. One measurement serves any number of budgets ([`MixBw::choose`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixBwMeasurement {
+    /// The MAC layers.
+    pub units: Vec<Unit>,
+    /// Model-output SNR (dB) with every layer at 16 bits.
+    pub all_16_snr_db: f64,
+    /// Per unit: model-output SNR (dB) with only it at 8 bits.
+    pub alone_at_8_snr_db: Vec<f64>,
+}
 
-    fn assign(
-        &self,
+impl MixBw {
+    /// Measures every MAC layer of `graph` (one baseline and one model per layer).
+    pub fn measure(
         graph: &Graph,
-        sensitivity: Option<&dyn Sensitivity>,
-    ) -> Result<Allocation, BitwidthError> {
+        sensitivity: &dyn Sensitivity,
+    ) -> Result<MixBwMeasurement, BitwidthError> {
         let units = units(graph);
-        let (costs, capacity) = self.costs(&units)?;
-        let Some(measure) = sensitivity else {
-            return Err(BitwidthError::Sensitivity {
-                unit: "all 16-bit".into(),
-                msg: "mixbw needs a sensitivity measurement".into(),
-            });
-        };
-        // The baseline (every layer 16-bit), then each layer alone at 8 bits.
-        let mut candidates = vec![BitAssignment::from_units(
-            graph,
-            &units,
-            &vec![16; units.len()],
-            16,
-        )];
+        let all_16 = vec![16u8; units.len()];
+        let mut candidates = vec![BitAssignment::from_units(graph, &units, &all_16, 16)];
         for k in 0..units.len() {
-            let mut bits = vec![16u8; units.len()];
+            let mut bits = all_16.clone();
             bits[k] = 8;
             candidates.push(BitAssignment::from_units(graph, &units, &bits, 16));
         }
-        let snrs: Vec<f64> = measure
+        let snrs: Vec<f64> = sensitivity
             .output_snr_db(&candidates)
             .into_iter()
             .enumerate()
@@ -299,9 +295,22 @@ impl BitwidthPolicy for MixBw {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let base = noise(snrs[0]);
-        // Output noise each layer adds at 8 bits (noise powers add: independent rounding errors).
-        let extra: Vec<f64> = snrs[1..]
+        Ok(MixBwMeasurement {
+            units,
+            all_16_snr_db: snrs[0],
+            alone_at_8_snr_db: snrs[1..].to_vec(),
+        })
+    }
+
+    /// The 16-bit layers within this budget that maximise the predicted output SNR: output noise
+    /// powers add (independent rounding errors), so each layer at 8 bits adds
+    /// `noise(alone at 8) - noise(all 16)`, and the exact knapsack keeps the most noise away.
+    pub fn choose(&self, graph: &Graph, m: &MixBwMeasurement) -> Result<Allocation, BitwidthError> {
+        let units = &m.units;
+        let (costs, capacity) = self.costs(units)?;
+        let base = noise(m.all_16_snr_db);
+        let extra: Vec<f64> = m
+            .alone_at_8_snr_db
             .iter()
             .map(|&s| (noise(s) - base).max(0.0))
             .collect();
@@ -330,16 +339,140 @@ impl BitwidthPolicy for MixBw {
                 UnitSensitivity {
                     name: u.name.clone(),
                     macs: u.macs,
-                    snr_db_alone_at_8: snrs[k + 1],
+                    snr_db_alone_at_8: m.alone_at_8_snr_db[k],
                     predicted_snr_db_flipped: snr_of_noise(flipped.max(base)),
                     chosen_16: choice.chosen[k],
                 }
             })
             .collect();
-        let mut a = Allocation::from_unit_bits(graph, units, unit_bits, 16);
+        let mut a = Allocation::from_unit_bits(graph, units.clone(), unit_bits, 16);
         a.sensitivity = sensitivity;
         a.predicted_snr_db = Some(snr_of_noise(chosen_noise));
-        a.all_16_snr_db = Some(snrs[0]);
+        a.all_16_snr_db = Some(m.all_16_snr_db);
         Ok(a)
+    }
+}
+
+impl BitwidthPolicy for MixBw {
+    fn name(&self) -> String {
+        "mixbw".into()
+    }
+
+    fn assign(
+        &self,
+        graph: &Graph,
+        sensitivity: Option<&dyn Sensitivity>,
+    ) -> Result<Allocation, BitwidthError> {
+        // A bad budget fails before anything is measured.
+        self.costs(&units(graph))?;
+        let Some(measure) = sensitivity else {
+            return Err(BitwidthError::Sensitivity {
+                unit: "all 16-bit".into(),
+                msg: "mixbw needs a sensitivity measurement".into(),
+            });
+        };
+        let m = Self::measure(graph, measure)?;
+        self.choose(graph, &m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use radix_ir::{Activation, Node, Op};
+
+    /// A chain of Gemm layers with the given widths (MACs = in x out each).
+    fn chain(widths: &[usize]) -> Graph {
+        let mut g = Graph::new("chain");
+        let mut x = g.add_value("x", vec![1, widths[0]]);
+        g.inputs.push(x);
+        for (k, w) in widths.windows(2).enumerate() {
+            let weight = g.add_const(
+                format!("w{k}"),
+                ndarray::ArrayD::zeros(ndarray::IxDyn(&[w[0], w[1]])),
+            );
+            let y = g.add_value(format!("y{k}"), vec![1, w[1]]);
+            g.nodes.push(Node {
+                name: format!("gemm{k}"),
+                op: Op::Gemm {
+                    activation: Activation::None,
+                },
+                inputs: vec![x, weight],
+                outputs: vec![y],
+                origin: vec![],
+            });
+            x = y;
+        }
+        g.outputs.push(x);
+        g
+    }
+
+    /// Output noise = 1e-5 per layer at 8 bits, times the layer's weight in `sensitivities`.
+    struct Fake(Vec<f64>);
+
+    impl Sensitivity for Fake {
+        fn output_snr_db(&self, assignments: &[BitAssignment]) -> Vec<Result<f64, String>> {
+            assignments
+                .iter()
+                .map(|a| {
+                    let n: f64 = a
+                        .weight
+                        .iter()
+                        .zip(&self.0)
+                        .map(|(b, s)| if *b == Some(8) { 1e-5 * s } else { 0.0 })
+                        .sum::<f64>()
+                        + 1e-9;
+                    Ok(-10.0 * n.log10())
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn mixbw_spends_the_budget_on_the_most_sensitive_layers() {
+        // Four layers of equal MACs; sensitivities 1, 50, 5, 20.
+        let g = chain(&[16, 16, 16, 16, 16]);
+        let fake = Fake(vec![1.0, 50.0, 5.0, 20.0]);
+        let mut last = f64::NEG_INFINITY;
+        for (ratio, want) in [
+            (0.25, vec![8, 16, 8, 8]),
+            (0.5, vec![8, 16, 8, 16]),
+            (0.75, vec![8, 16, 16, 16]),
+            (1.0, vec![16; 4]),
+        ] {
+            let a = MixBw {
+                budget: Budget::FlopsRatio(ratio),
+            }
+            .assign(&g, Some(&fake))
+            .unwrap();
+            assert_eq!(a.unit_bits, want, "flops_ratio {ratio}");
+            assert!(a.sixteen_bit_mac_share() <= ratio + 1e-12);
+            let p = a.predicted_snr_db.unwrap();
+            assert!(p > last, "predicted SNR must rise with the budget");
+            last = p;
+        }
+        // Out-of-range budgets fail before measuring.
+        for r in [0.0, 1.5, f64::NAN] {
+            let e = MixBw {
+                budget: Budget::FlopsRatio(r),
+            }
+            .assign(&g, None)
+            .unwrap_err();
+            assert!(e.to_string().contains("flops_ratio"), "{e}");
+        }
+    }
+
+    #[test]
+    fn mix_light_and_balance_follow_their_rules() {
+        // Layer widths: the first layer has 3 input channels (small), the last is the heaviest.
+        let g = chain(&[3, 32, 32, 256]);
+        let light = MixLight.assign(&g, None).unwrap();
+        assert_eq!(light.unit_bits, vec![16, 8, 8]);
+        let balance = MixBalance.assign(&g, None).unwrap();
+        // 96 + 1024 + 8192 MACs: the heaviest alone holds more than half.
+        assert_eq!(balance.unit_bits, vec![16, 16, 8]);
+        // Non-MAC tensors take the widest input; weights follow their unit.
+        assert_eq!(light.assignment.weight[0], Some(16));
+        assert_eq!(light.assignment.weight[1], Some(8));
     }
 }

@@ -55,6 +55,7 @@ fn page(o: &mut String, r: &Report) -> fmt::Result {
     summary(o, r)?;
     findings(o, s)?;
     warnings(o, s)?;
+    tradeoff_section(o, s)?;
     snr_section(o, r)?;
     histograms(o, r)?;
     node_table(o, &r.nodes)?;
@@ -357,6 +358,36 @@ fn warnings(o: &mut String, s: &Summary) -> fmt::Result {
         o.push_str("</ul>\n");
     }
     o.push_str("</section>\n");
+    Ok(())
+}
+
+fn tradeoff_section(o: &mut String, s: &Summary) -> fmt::Result {
+    let Some(m) = &s.mixed_precision else {
+        return Ok(());
+    };
+    let Some(chart) = crate::tradeoff::tradeoff_chart(&m.tradeoff) else {
+        return Ok(());
+    };
+    o.push_str("<section id=\"tradeoff\">\n<h2>Accuracy and speed of the bitwidth modes</h2>\n");
+    writeln!(
+        o,
+        "<p class=\"muted\">Output SNR against float on the first calibration inputs, and the IP \
+         evaluator's FPS, of each mode on this model; this run ({}) is the larger mark.</p>",
+        esc(&m.mode)
+    )?;
+    o.push_str(&chart);
+    o.push_str("\n<table class=\"tradeoff-table\"><thead><tr><th>mode</th><th>SNR (dB)</th><th>est. FPS</th></tr></thead><tbody>\n");
+    for p in &m.tradeoff {
+        writeln!(
+            o,
+            "<tr{}><td>{}</td><td>{:.2}</td><td>{:.1}</td></tr>",
+            if p.chosen { " class=\"chosen\"" } else { "" },
+            esc(&p.label),
+            p.snr_db,
+            p.fps
+        )?;
+    }
+    o.push_str("</tbody></table>\n</section>\n");
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod model;
 pub mod sample;
 mod svg;
 mod text;
+mod tradeoff;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 pub use html::{HISTOGRAMS_SHOWN, column_keys};
 pub use model::{
     EvaluatorSummary, Finding, FindingLevel, MixedLayer, MixedPrecision, NodeRow, RangeHistogram,
-    Report, Summary,
+    Report, Summary, TradeoffPoint,
 };
 pub use svg::{SNR_BAD_DB, SNR_GOOD_DB};
 

@@ -127,6 +127,22 @@ pub struct MixedPrecision {
     /// Every MAC layer: its bits and, under mixbw, its measured sensitivity (the reference
     /// toolchain's `MIXBW_DEBUG` dump).
     pub layers: Vec<MixedLayer>,
+    /// Output SNR against estimated FPS of the other modes next to this run's choice.
+    #[serde(default)]
+    pub tradeoff: Vec<TradeoffPoint>,
+}
+
+/// One mode on the accuracy / speed chart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TradeoffPoint {
+    /// The mode ("int8", "mix light", "mixbw 0.2", ..., "this run").
+    pub label: String,
+    /// Estimated frames per second (IP evaluator).
+    pub fps: f64,
+    /// Model-output SNR (dB) against float on the measured inputs.
+    pub snr_db: f64,
+    /// This run's own choice.
+    pub chosen: bool,
 }
 
 /// One MAC layer in a mixed-precision model.

@@ -55,8 +55,8 @@ pub struct Quantized {
     pub bias_adjusted_nodes: Option<usize>,
     /// The calibration inputs, validated, in graph input order (one `Vec` per item).
     pub items: Vec<Vec<ArrayD<f32>>>,
-    /// The mixed-precision decision (a mixed bitwidth mode), else `None`.
-    pub allocation: Option<radix_bitwidth::Allocation>,
+    /// The mixed-precision decision and its trade-off (a mixed bitwidth mode), else `None`.
+    pub mixed: Option<crate::Mixed>,
 }
 
 impl ModelConfig {
@@ -106,18 +106,17 @@ fn quantize_graph(
     let progress = opts.progress.get();
     let calibrated = radix_quant::Calibrated::new(graph, &items, progress)?;
     let mut cfg = resolved.cfg.clone();
-    let allocation = match resolved.bitwidths {
-        Some(b) => {
-            let a = crate::mixed::allocate_bits(
-                b,
-                &calibrated,
-                &cfg,
-                &items,
-                opts.flops_ratio,
-                progress,
-            )?;
-            cfg.assignment = Some(std::sync::Arc::new(a.assignment.clone()));
-            Some(a)
+    let mixed = match resolved.bitwidths {
+        Some(bitwidths) => {
+            let request = crate::MixRequest {
+                bitwidths,
+                flops_ratio: opts.flops_ratio,
+                budget: opts.mixbw_budget,
+                tiling: resolved.tiling,
+            };
+            let m = crate::mixed::allocate_bits(&calibrated, &cfg, &items, &request, progress)?;
+            cfg.assignment = Some(std::sync::Arc::new(m.allocation.assignment.clone()));
+            Some(m)
         }
         None => None,
     };
@@ -136,7 +135,7 @@ fn quantize_graph(
         warnings: quantized.warnings,
         bias_adjusted_nodes,
         items,
-        allocation,
+        mixed,
     })
 }
 
@@ -160,10 +159,8 @@ pub fn estimate(
 }
 
 /// The report's view of a mixed-precision decision.
-fn mixed_summary(
-    a: &radix_bitwidth::Allocation,
-    opts: &AnalysisOptions,
-) -> radix_report::MixedPrecision {
+fn mixed_summary(m: &crate::Mixed, opts: &AnalysisOptions) -> radix_report::MixedPrecision {
+    let a = &m.allocation;
     let mode = opts.datapath_bitwidth_mode;
     let mode = if mode.bits().is_some() {
         opts.weight_bitwidth_mode
@@ -172,7 +169,8 @@ fn mixed_summary(
     };
     radix_report::MixedPrecision {
         mode: mode.to_string(),
-        flops_ratio: (mode == crate::BitwidthMode::Mixbw).then_some(opts.flops_ratio),
+        flops_ratio: (mode == crate::BitwidthMode::Mixbw && opts.mixbw_budget.is_none())
+            .then_some(opts.flops_ratio),
         sixteen_bit_mac_share: a.sixteen_bit_mac_share(),
         predicted_snr_db: a.predicted_snr_db,
         all_16_snr_db: a.all_16_snr_db,
@@ -192,6 +190,7 @@ fn mixed_summary(
                 }
             })
             .collect(),
+        tradeoff: m.tradeoff.clone(),
     }
 }
 
@@ -277,11 +276,11 @@ impl ModelConfig {
             warnings: quant_warnings,
             bias_adjusted_nodes,
             items,
-            allocation,
+            mixed,
         } = pool.install(|| quantize_graph(graph, inputs, &resolved, opts))?;
         warnings.extend(quant_warnings);
         summary.bias_adjusted_nodes = bias_adjusted_nodes;
-        summary.mixed_precision = allocation.as_ref().map(|a| mixed_summary(a, opts));
+        summary.mixed_precision = mixed.as_ref().map(|m| mixed_summary(m, opts));
         summary.num_calibration_inputs = items.len();
         // Verification: every quantizing mode measures the fast engine against float on at least
         // the first input (mode 1 too: milliseconds), modes 2 and 3 also check the fast engine

@@ -40,10 +40,10 @@ pub use radix_quant::InputMapping;
 pub use radix_target::{CompilerTiling, EvalReport, Platform};
 
 pub use analysis::{AnalysisOutput, LOW_SNR_DB, Quantized, estimate};
-pub use mixed::allocate_bits;
+pub use mixed::{MixRequest, Mixed, SENSITIVITY_ITEMS, allocate_bits};
 pub use options::{
-    AnalysisOptions, BitwidthMode, Bitwidths, ParseOptionError, ProgressSink, QuantizeMode,
-    RangeMethod, Resolved,
+    AnalysisOptions, BitwidthMode, Bitwidths, MixbwBudget, ParseOptionError, ProgressSink,
+    QuantizeMode, RangeMethod, Resolved,
 };
 pub use radix_bitwidth::{Allocation, BitAssignment, UnitSensitivity};
 pub use radix_quant::{Progress, Silent};

@@ -169,6 +169,9 @@ pub struct AnalysisOptions {
     pub cpu_node_bitwidth_mode: BitwidthMode,
     /// Extra 16-bit FLOPs `mixbw` may add, as a fraction of the model's.
     pub flops_ratio: f64,
+    /// Beyond ktc: spend an estimated-speed budget instead of `flops_ratio` (`fps=550`: the best
+    /// predicted SNR whose IP-evaluator estimate is at least 550 FPS). Only with mixbw.
+    pub mixbw_budget: Option<MixbwBudget>,
     /// Feature-map tiling of the performance estimate.
     pub compiler_tiling: CompilerTiling,
     /// Deprecated: the older name of `compiler_tiling` (ktc's reference manual still calls
@@ -205,6 +208,7 @@ impl Default for AnalysisOptions {
             model_out_bitwidth_mode: BitwidthMode::Int8,
             cpu_node_bitwidth_mode: BitwidthMode::Int8,
             flops_ratio: 0.2,
+            mixbw_budget: None,
             compiler_tiling: CompilerTiling::Default,
             fm_cut: None,
             mode: 1,
@@ -318,6 +322,13 @@ impl AnalysisOptions {
             platform.check_bitwidth_request(option, value.as_str())?;
         }
         let policy = self.bitwidth_policy()?;
+        if self.mixbw_budget.is_some() && policy != Some(Bitwidths::MixBw) {
+            return Err(opt_err(
+                "mixbw_budget",
+                "is only used by mixbw (set datapath_bitwidth_mode and weight_bitwidth_mode to mixbw)"
+                    .to_string(),
+            ));
+        }
         let mix_bits = policy.map(Bitwidths::default_bits);
         // Which plain bitwidths each option takes (a mixed mode sets its own, `mix_bits`).
         let bits = |option: &str, mode: BitwidthMode, allowed: &[u8]| -> Result<u8> {
@@ -412,6 +423,50 @@ impl AnalysisOptions {
             }
             _ => None,
         })
+    }
+}
+
+/// What mixbw may spend on 16-bit layers, beyond ktc's `flops_ratio`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(into = "String")]
+pub enum MixbwBudget {
+    /// The chosen model's estimated FPS must be at least this.
+    Fps(f64),
+}
+
+impl From<MixbwBudget> for String {
+    fn from(b: MixbwBudget) -> String {
+        b.to_string()
+    }
+}
+
+impl std::fmt::Display for MixbwBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MixbwBudget::Fps(n) => write!(f, "fps={n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for MixbwBudget {
+    type Err = ParseOptionError;
+    /// `fps=<N>` with N > 0.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let bad = || ParseOptionError {
+            value: s.to_string(),
+            allowed: "fps=<N> (N > 0)",
+        };
+        match s.trim().split_once('=') {
+            Some((k, v)) if k.trim().eq_ignore_ascii_case("fps") => {
+                let n: f64 = v.trim().parse().map_err(|_| bad())?;
+                if n.is_finite() && n > 0.0 {
+                    Ok(MixbwBudget::Fps(n))
+                } else {
+                    Err(bad())
+                }
+            }
+            _ => Err(bad()),
+        }
     }
 }
 
