@@ -372,7 +372,7 @@ fn tradeoff_section(o: &mut String, s: &Summary) -> fmt::Result {
     writeln!(
         o,
         "<p class=\"muted\">Output SNR against float on the first calibration inputs, and the IP \
-         evaluator's FPS, of each mode on this model; this run ({}) is the larger mark.</p>",
+         evaluator's FPS, of each mode on this model; this run ({}) is ringed.</p>",
         esc(&m.mode)
     )?;
     o.push_str(&chart);

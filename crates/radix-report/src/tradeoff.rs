@@ -73,22 +73,36 @@ pub fn tradeoff_chart(points: &[TradeoffPoint]) -> Option<String> {
             path.join(" ")
         );
     }
-    for p in &finite {
+    // The other modes: a dot and a label, labels alternately above and below (neighbours on
+    // the mixbw curve sit close).
+    let mut others: Vec<&&TradeoffPoint> = finite.iter().filter(|p| !p.chosen).collect();
+    others.sort_by(|a, b| a.fps.total_cmp(&b.fps));
+    for (k, p) in others.iter().enumerate() {
         let (cx, cy) = (x(p.fps), y(p.snr_db));
-        let (r, fill, cls) = if p.chosen {
-            (7.0, "#d9480f", "point chosen")
-        } else {
-            (4.5, "#3b5bdb", "point")
-        };
+        let ty = if k % 2 == 0 { cy - 8.0 } else { cy + 16.0 };
         let _ = write!(
             o,
-            "<circle class=\"{cls}\" cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"{r}\" fill=\"{fill}\"><title>{label}: {snr:.2} dB, {fps:.1} FPS</title></circle>\
-             <text class=\"tick\" x=\"{tx:.1}\" y=\"{ty:.1}\">{label}</text>",
+            "<circle class=\"point\" cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"4.5\" fill=\"#3b5bdb\"><title>{label}: {snr:.2} dB, {fps:.1} FPS</title></circle>\
+             <text class=\"tick\" x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\">{label}</text>",
             label = esc(&p.label),
             snr = p.snr_db,
             fps = p.fps,
-            tx = cx + 8.0,
-            ty = cy - 6.0,
+        );
+    }
+    // This run: a ring over its point, named in the legend.
+    for p in finite.iter().filter(|p| p.chosen) {
+        let (cx, cy) = (x(p.fps), y(p.snr_db));
+        let _ = write!(
+            o,
+            "<circle class=\"point chosen\" cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"9\" fill=\"none\" stroke=\"#d9480f\" stroke-width=\"3\"><title>this run: {snr:.2} dB, {fps:.1} FPS</title></circle>\
+             <circle cx=\"{lx:.1}\" cy=\"{ly:.1}\" r=\"6\" fill=\"none\" stroke=\"#d9480f\" stroke-width=\"3\"/>\
+             <text class=\"axis-title\" x=\"{tx:.1}\" y=\"{ty:.1}\">this run: {snr:.2} dB at {fps:.1} FPS</text>",
+            snr = p.snr_db,
+            fps = p.fps,
+            lx = ml + pw - 230.0,
+            ly = mt + 10.0,
+            tx = ml + pw - 218.0,
+            ty = mt + 14.0,
         );
     }
     o.push_str("</svg>");
@@ -118,7 +132,8 @@ mod tests {
             point("this run", 370.0, 19.0, true),
         ];
         let svg = tradeoff_chart(&pts).expect("chart");
-        assert_eq!(svg.matches("<circle").count(), 5);
+        // Four dots, the ring and its legend mark.
+        assert_eq!(svg.matches("<circle").count(), 6);
         assert_eq!(svg.matches("point chosen").count(), 1);
         assert!(svg.contains("mixbw-curve"));
         assert!(svg.contains("int16: 43.00 dB, 190.0 FPS"));

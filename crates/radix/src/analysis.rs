@@ -230,8 +230,15 @@ impl ModelConfig {
             mode: opts.mode,
             input_bitwidth: bits_name(cfg.model_in_bits),
             output_bitwidth: bits_name(cfg.model_out_bits),
-            datapath_bitwidth: bits_name(cfg.datapath_bits),
-            weight_bitwidth: bits_name(cfg.weight_bits),
+            // A mixed mode by its name (the bits are per layer).
+            datapath_bitwidth: match resolved.bitwidths {
+                Some(_) => opts.datapath_bitwidth_mode.to_string(),
+                None => bits_name(cfg.datapath_bits),
+            },
+            weight_bitwidth: match resolved.bitwidths {
+                Some(_) => opts.weight_bitwidth_mode.to_string(),
+                None => bits_name(cfg.weight_bits),
+            },
             cpu_node_bitwidth: bits_name(cfg.cpu_node_bits),
             range_method: opts.datapath_range_method.to_string(),
             optimize: opts.optimize,
