@@ -85,6 +85,9 @@ enum Cmd {
     /// mix balance, int16) on the bundled MobileNetV2: calibrated on the even photos, SNR on the
     /// odd ones, FPS from the IP evaluator.
     Tradeoff {
+        /// mobilenetv2 | ppocrv4_det | mtcnn_onet.
+        #[arg(long, default_value = "mobilenetv2")]
+        model: String,
         /// Target NPU (one with mixed modes: 530, 630, 720, 730).
         #[arg(long, default_value_t = 720)]
         platform: u32,
@@ -290,7 +293,11 @@ fn main() -> ExitCode {
             light,
             markdown,
         } => regress::regress(model.as_deref(), light, &markdown),
-        Cmd::Tradeoff { platform, ratios } => tradeoff::tradeoff(platform, &ratios),
+        Cmd::Tradeoff {
+            model,
+            platform,
+            ratios,
+        } => tradeoff::tradeoff(&model, platform, &ratios),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
