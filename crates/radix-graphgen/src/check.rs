@@ -191,6 +191,11 @@ fn check_inner(case: &Case, cfg: &CheckConfig) -> Result<Verdict, String> {
         };
         let fast = FixedEngine::new(&q).map_err(|e| format!("{what}: fast engine: {e}"))?;
         tensors += compare_engines(&q, &fast, &case.items).map_err(|m| format!("{what}: {m}"))?;
+        // As a BIE stores and restores it (weights of 8 and 16 bits side by side).
+        let mut stored = q.clone();
+        stored.drop_mac_float_weights();
+        stored.restore_mac_float_weights();
+        restored_weights_within_a_step(&q, &stored).map_err(|m| format!("{what}: {m}"))?;
     }
     Ok(Verdict::Pass {
         int16_snr_db: worst16,
