@@ -159,18 +159,13 @@ pub fn estimate(
 }
 
 /// The report's view of a mixed-precision decision.
-fn mixed_summary(m: &crate::Mixed, opts: &AnalysisOptions) -> radix_report::MixedPrecision {
+fn mixed_summary(m: &crate::Mixed) -> radix_report::MixedPrecision {
     let a = &m.allocation;
-    let mode = opts.datapath_bitwidth_mode;
-    let mode = if mode.bits().is_some() {
-        opts.weight_bitwidth_mode
-    } else {
-        mode
-    };
+    let r = &m.request;
     radix_report::MixedPrecision {
-        mode: mode.to_string(),
-        flops_ratio: (mode == crate::BitwidthMode::Mixbw && opts.mixbw_budget.is_none())
-            .then_some(opts.flops_ratio),
+        mode: r.bitwidths.as_str().to_string(),
+        flops_ratio: (r.bitwidths == crate::Bitwidths::MixBw && r.budget.is_none())
+            .then_some(r.flops_ratio),
         sixteen_bit_mac_share: a.sixteen_bit_mac_share(),
         predicted_snr_db: a.predicted_snr_db,
         all_16_snr_db: a.all_16_snr_db,
@@ -287,7 +282,7 @@ impl ModelConfig {
         } = pool.install(|| quantize_graph(graph, inputs, &resolved, opts))?;
         warnings.extend(quant_warnings);
         summary.bias_adjusted_nodes = bias_adjusted_nodes;
-        summary.mixed_precision = mixed.as_ref().map(|m| mixed_summary(m, opts));
+        summary.mixed_precision = mixed.as_ref().map(mixed_summary);
         summary.num_calibration_inputs = items.len();
         // Verification: every quantizing mode measures the fast engine against float on at least
         // the first input (mode 1 too: milliseconds), modes 2 and 3 also check the fast engine

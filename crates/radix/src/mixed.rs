@@ -99,6 +99,8 @@ pub struct MixRequest {
 /// A mixed-precision decision and the trade-off it was chosen from.
 #[derive(Clone, Debug)]
 pub struct Mixed {
+    /// What was asked for.
+    pub request: MixRequest,
     /// The decision: put `allocation.assignment` into `QuantConfig::assignment`.
     pub allocation: Allocation,
     /// int8, mix light, mix balance, int16 and (mixbw) mixbw at several budgets: output SNR on
@@ -162,6 +164,7 @@ pub fn allocate_bits(
     };
     let tradeoff = tradeoff_points(&measured, graph, mixbw.as_ref(), &allocation, tiling)?;
     Ok(Mixed {
+        request: *request,
         allocation,
         tradeoff,
     })

@@ -482,6 +482,15 @@ pub enum Bitwidths {
 }
 
 impl Bitwidths {
+    /// The mode as the options spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bitwidths::MixLight => "mix light",
+            Bitwidths::MixBalance => "mix balance",
+            Bitwidths::MixBw => "mixbw",
+        }
+    }
+
     /// (datapath, weight) bits of what the policy does not decide (e.g. elementwise constants).
     pub fn default_bits(self) -> (u8, u8) {
         match self {
